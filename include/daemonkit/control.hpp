@@ -1,0 +1,71 @@
+// daemonkit/control.hpp: the LSB init-script actions, from the pidfile alone.
+//
+// Every action asks the pidfile's lock who runs (see pidfile.hpp) and signals
+// only through a pidfd of the confirmed lock holder: a pidfile holding
+// garbage, -1, 0, 1 or the pid of an unrelated process is "not running" and
+// nothing is signalled. stop() waits on the pidfd, so it returns the instant
+// the daemon has exited, however slowly init reaps it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+
+#include "daemonkit/error.hpp"
+#include "daemonkit/result.hpp"
+
+namespace daemonkit {
+
+// LSB exit codes (init-script actions and status).
+enum class ExitCode : int {
+  success = 0,
+  failure = 1,            // status: dead, but the pidfile remains
+  usage = 2,              // invalid or excess arguments
+  not_running = 3,        // status only
+  privilege = 4,          // status: unknown
+  not_installed = 5,      // program missing or not executable
+  reload_not_running = 7  // reload of a daemon that is not running
+};
+
+enum class RunState {
+  running,               // a process holds the pidfile's lock
+  dead_pidfile_remains,  // unlocked pidfile holding a valid pid
+  not_running,           // no pidfile, or one that holds no valid pid
+};
+
+struct DaemonStatus {
+  RunState state = RunState::not_running;
+  pid_t pid = 0;  // the lock holder when running; the recorded pid when dead
+};
+
+Result<DaemonStatus> query_status(const std::filesystem::path& pidfile);
+
+struct StopOptions {
+  int signal = SIGTERM;
+  // How long to wait after `signal` before sending SIGKILL.
+  std::chrono::milliseconds timeout = std::chrono::seconds(10);
+  // How long to wait after SIGKILL before giving up.
+  std::chrono::milliseconds kill_timeout = std::chrono::seconds(5);
+};
+
+struct StopResult {
+  enum class Outcome { stopped, killed, not_running };
+  Outcome outcome = Outcome::not_running;
+  pid_t pid = 0;
+};
+
+// Signals the lock holder, waits until it has exited (escalating to SIGKILL
+// after the timeout) and removes the pidfile if the daemon left it behind.
+// A daemon that survives SIGKILL too is an error.
+Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopOptions& options);
+
+// Sends `signo` to the lock holder. Returns its pid, or 0 when nothing runs.
+Result<pid_t> signal_daemon(const std::filesystem::path& pidfile, int signo);
+
+// The one place that maps errors and states to exit codes.
+ExitCode exit_code_for(const Error& error);
+ExitCode exit_code_for(RunState state);
+
+}  // namespace daemonkit

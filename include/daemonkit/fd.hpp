@@ -1,0 +1,70 @@
+// daemonkit/fd.hpp: owning file descriptors and process handles.
+//
+// UniqueFd closes its descriptor when destroyed (close errors other than the
+// descriptor being invalid cannot be acted upon and are ignored, as in
+// systemd's safe_close). Pidfd is a UniqueFd that refers to a process: unlike a
+// pid it can never name a different process later, so every signal daemonkit
+// sends goes through one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <utility>
+
+#include "daemonkit/result.hpp"
+
+namespace daemonkit {
+
+class UniqueFd {
+ public:
+  UniqueFd() noexcept = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  [[nodiscard]] bool valid() const noexcept { return fd_ >= 0; }
+  explicit operator bool() const noexcept { return valid(); }
+  // Gives up ownership without closing.
+  [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
+  // Closes the current descriptor (if any) and takes `fd`.
+  void reset(int fd = -1) noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+// A process handle (pidfd). Operations report ESRCH-style outcomes as values.
+class Pidfd {
+ public:
+  // Opens a handle to the process that has `pid` now. "No such process" is an
+  // error with code ESRCH; kernels without pidfd_open give ENOSYS.
+  static Result<Pidfd> open(pid_t pid);
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+
+  // Sends `signo` to exactly this process. Returns false (not an error) when
+  // the process has already exited.
+  Result<bool> send_signal(int signo) const;
+  // True once the process has exited (it may still be an unreaped zombie:
+  // its locks and descriptors are released by then).
+  [[nodiscard]] bool has_exited() const;
+  // Waits until the process exits or `timeout` passes; returns whether it
+  // exited. Wakes the instant the kernel reports the exit: no polling loop.
+  Result<bool> wait_for_exit(std::chrono::milliseconds timeout) const;
+
+ private:
+  Pidfd(UniqueFd fd, pid_t pid) : fd_(std::move(fd)), pid_(pid) {}
+  UniqueFd fd_;
+  pid_t pid_ = 0;
+};
+
+}  // namespace daemonkit

@@ -1,0 +1,71 @@
+// daemonkit/signals.hpp: signals as events, with no work in handlers.
+//
+// SignalHub installs handlers for SIGTERM, SIGINT, SIGHUP and SIGCHLD that
+// only note the signal and write one byte to a close-on-exec self-pipe. The
+// process keeps an empty signal mask (the daemon shows SigBlk 0 in /proc),
+// and the program handles the signals when it calls dispatch() or one of the
+// waits: SIGTERM/SIGINT request a stop on the hub's std::stop_source,
+// SIGHUP runs the reload callbacks, SIGCHLD reaps exited children.
+//
+// At most one SignalHub exists at a time (handlers are process-wide); its
+// destructor restores the default dispositions.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <vector>
+
+#include "daemonkit/fd.hpp"
+#include "daemonkit/result.hpp"
+
+namespace daemonkit {
+
+class SignalHub {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Installs the handlers. Fails if another hub is installed.
+  static Result<std::unique_ptr<SignalHub>> install();
+  ~SignalHub();
+  SignalHub(const SignalHub&) = delete;
+  SignalHub& operator=(const SignalHub&) = delete;
+
+  [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_.get_token(); }
+  [[nodiscard]] bool stop_requested() const noexcept { return stop_.stop_requested(); }
+  void request_stop() noexcept { stop_.request_stop(); }
+
+  // Called, in order, on the dispatching thread when SIGHUP arrives.
+  void on_reload(std::function<void()> callback);
+  // Called for each child reaped after SIGCHLD, with its wait status.
+  void on_child_exit(std::function<void(pid_t, int)> callback);
+
+  // Readable when a signal is waiting to be dispatched; for callers that run
+  // their own poll loop.
+  [[nodiscard]] int fd() const noexcept { return read_end_.get(); }
+
+  // Handles every signal that arrived so far; never blocks.
+  void dispatch();
+  // Dispatches signals until `deadline` or a stop request, whichever comes
+  // first. Returns false when a stop was requested.
+  bool wait_until(Clock::time_point deadline);
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> d) {
+    return wait_until(Clock::now() + std::chrono::duration_cast<Clock::duration>(d));
+  }
+
+ private:
+  SignalHub(UniqueFd read_end, UniqueFd write_end)
+      : read_end_(std::move(read_end)), write_end_(std::move(write_end)) {}
+
+  UniqueFd read_end_;
+  UniqueFd write_end_;
+  std::stop_source stop_;
+  std::vector<std::function<void()>> reload_;
+  std::vector<std::function<void(pid_t, int)>> child_exit_;
+};
+
+}  // namespace daemonkit

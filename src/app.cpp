@@ -1,0 +1,433 @@
+#include "daemonkit/app.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "daemonkit/control.hpp"
+#include "daemonkit/detach.hpp"
+#include "daemonkit/notify.hpp"
+#include "daemonkit/parse.hpp"
+#include "daemonkit/pidfile.hpp"
+
+namespace daemonkit {
+
+namespace {
+
+struct CommandInfo {
+  std::string_view name;
+  Invocation::Command command;
+  std::string_view help;
+};
+
+constexpr CommandInfo kCommands[] = {
+    {"start", Invocation::Command::start,
+     "start the daemon in the background; returns once it is ready"},
+    {"stop", Invocation::Command::stop,
+     "stop the daemon: SIGTERM, SIGKILL after --timeout; waits until it is gone"},
+    {"restart", Invocation::Command::restart, "stop the daemon if it runs, then start it"},
+    {"status", Invocation::Command::status,
+     "exit 0 if running, 1 if dead with its pidfile left, 3 if not running, 4 if unknown"},
+    {"reload", Invocation::Command::reload,
+     "send SIGHUP: reopen the log file and reload; exit 7 if not running"},
+    {"run", Invocation::Command::run,
+     "run in the foreground (for systemd and containers), logging to standard error"},
+};
+
+void print_line(std::FILE* to, std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), to);
+  std::fputc('\n', to);
+  std::fflush(to);
+}
+
+std::filesystem::path absolute_path(const std::filesystem::path& p) {
+  if (p.empty() || p.is_absolute()) return p;
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(p, ec);
+  return ec ? p : abs.lexically_normal();
+}
+
+Error usage_error(std::string text) {
+  Error e;
+  e.detail = std::move(text);
+  e.kind = ErrorKind::usage;
+  return e;
+}
+
+std::filesystem::path under_runtime_dir(std::string_view name, const char* root_dir) {
+  if (::geteuid() == 0) return std::filesystem::path(root_dir) / name;
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg != nullptr && xdg[0] == '/') return std::filesystem::path(xdg) / name;
+  return {};
+}
+
+}  // namespace
+
+std::filesystem::path runtime_path(std::string_view name) {
+  return under_runtime_dir(name, "/run");
+}
+
+std::filesystem::path log_path(std::string_view name) {
+  return under_runtime_dir(name, "/var/log");
+}
+
+void Context::ready() {
+  if (ready_) return;
+  ready_ = true;
+  if (daemon_ != nullptr) {
+    daemon_->ready();
+    return;
+  }
+  auto sent = notify("READY=1\nMAINPID=" + std::to_string(::getpid()));
+  if (!sent) log_.warning("cannot tell the service manager we are ready: ", sent.error().message());
+}
+
+App::App(std::string name, Body body) : name_(std::move(name)), body_(std::move(body)) {}
+
+App& App::summary(std::string text) {
+  summary_ = std::move(text);
+  return *this;
+}
+App& App::version(std::string text) {
+  version_ = std::move(text);
+  return *this;
+}
+App& App::option(AppOption opt) {
+  options_.push_back(std::move(opt));
+  return *this;
+}
+App& App::default_pidfile(std::filesystem::path path) {
+  default_pidfile_ = std::move(path);
+  return *this;
+}
+App& App::default_log(std::filesystem::path path) {
+  default_log_ = std::move(path);
+  return *this;
+}
+
+std::string App::usage() const {
+  std::string u = "Usage: " + name_ + " start|stop|restart|status|reload|run [--pidfile PATH]";
+  u += " [--log PATH] [--timeout SECONDS]";
+  for (const auto& o : options_) u += " [" + o.name + " " + o.metavar + "]";
+  return u;
+}
+
+Result<Invocation> App::parse(const std::vector<std::string_view>& args) const {
+  Invocation inv;
+  bool have_command = false;
+  bool help = false;
+  bool version = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (arg.size() < 2 || arg[0] != '-') {
+      if (have_command) return fail(usage_error("unexpected argument '" + std::string(arg) + "'"));
+      bool known = false;
+      for (const auto& c : kCommands)
+        if (c.name == arg) {
+          inv.command = c.command;
+          known = true;
+        }
+      if (!known) return fail(usage_error("unknown command '" + std::string(arg) + "'"));
+      have_command = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      version = true;
+      continue;
+    }
+    // --name VALUE or --name=VALUE
+    std::string_view name = arg;
+    std::optional<std::string_view> value;
+    if (auto eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    auto take_value = [&]() -> Result<std::string_view> {
+      if (value) return *value;
+      if (i + 1 >= args.size())
+        return fail(usage_error("option '" + std::string(name) + "' needs a value"));
+      return args[++i];
+    };
+    auto nonempty = [&](std::string_view v) -> Result<std::string_view> {
+      if (v.empty())
+        return fail(usage_error("option '" + std::string(name) + "' needs a non-empty value"));
+      return v;
+    };
+    if (name == "--pidfile" || name == "--log") {
+      auto v = take_value();
+      if (!v) return fail(std::move(v).error());
+      auto ok = nonempty(*v);
+      if (!ok) return fail(std::move(ok).error());
+      (name == "--pidfile" ? inv.pidfile : inv.log) = std::filesystem::path(*v);
+      continue;
+    }
+    if (name == "--timeout") {
+      auto v = take_value();
+      if (!v) return fail(std::move(v).error());
+      auto t = parse_seconds(*v, "--timeout");
+      if (!t) return fail(std::move(t).error());
+      inv.timeout = *t;
+      continue;
+    }
+    const AppOption* opt = nullptr;
+    for (const auto& o : options_)
+      if (o.name == name) opt = &o;
+    if (opt == nullptr) return fail(usage_error("unknown option '" + std::string(name) + "'"));
+    auto v = take_value();
+    if (!v) return fail(std::move(v).error());
+    auto applied = opt->apply(*v);
+    if (!applied) return fail(std::move(applied).error());
+  }
+  if (help) {
+    inv.command = Invocation::Command::help;
+  } else if (version) {
+    inv.command = Invocation::Command::version;
+  } else if (!have_command) {
+    return fail(usage_error("no command given"));
+  }
+  return inv;
+}
+
+int App::report(const Error& error, std::string_view action) {
+  std::string line = name_ + ": ";
+  if (error.kind == ErrorKind::usage) {
+    line += error.op.empty() ? error.detail : error.message();
+    print_line(stderr, line);
+    print_line(stderr, usage());
+    return static_cast<int>(ExitCode::usage);
+  }
+  line += "cannot ";
+  line += action;
+  line += ": ";
+  line += error.message();
+  print_line(stderr, line);
+  return static_cast<int>(exit_code_for(error));
+}
+
+int App::main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  auto inv = parse(args);
+  if (!inv) return report(inv.error(), "parse the command line");
+
+  if (inv->command == Invocation::Command::help) {
+    std::string h = usage() + "\n";
+    if (!summary_.empty()) h += "\n" + summary_ + "\n";
+    h += "\nCommands:\n";
+    for (const auto& c : kCommands) {
+      h += "  " + std::string(c.name);
+      h.append(10 - c.name.size(), ' ');
+      h += std::string(c.help) + "\n";
+    }
+    h += "\nOptions:\n";
+    auto row = [&](std::string left, std::string right) {
+      left = "  " + left;
+      if (left.size() < 24)
+        left.append(24 - left.size(), ' ');
+      else
+        left += "  ";
+      h += left + right + "\n";
+    };
+    row("--pidfile PATH",
+        "the pidfile, locked by the daemon while it runs" +
+            (default_pidfile_.empty() ? std::string(" (required)")
+                                      : " (default " + default_pidfile_.string() + "; run: none)"));
+    row("--log PATH", "append log lines to PATH" +
+                          (default_log_.empty()
+                               ? std::string()
+                               : " (default " + default_log_.string() + "; run: standard error)"));
+    row("--timeout SECONDS", "stop, restart: wait this long before SIGKILL (default 10)");
+    for (const auto& o : options_) row(o.name + " " + o.metavar, o.help);
+    row("-h, --help", "show this help and exit");
+    row("--version", "show the version and exit");
+    h += "\nExit status (LSB): 0 success, 1 failure (status: dead, pidfile remains), 2 usage,\n"
+         "3 not running (status), 4 insufficient privilege or status unknown, 7 reload of a\n"
+         "daemon that is not running.\n";
+    std::fwrite(h.data(), 1, h.size(), stdout);
+    return 0;
+  }
+  if (inv->command == Invocation::Command::version) {
+    print_line(stdout, name_ + " " + version_);
+    return 0;
+  }
+
+  if (inv->command != Invocation::Command::run) {
+    if (inv->pidfile.empty()) inv->pidfile = default_pidfile_;
+    if (inv->pidfile.empty())
+      return report(usage_error("no --pidfile given, and no default (as a user, set "
+                                "$XDG_RUNTIME_DIR)"),
+                    "");
+  }
+  if (inv->log.empty() && inv->command != Invocation::Command::run) inv->log = default_log_;
+  inv->pidfile = absolute_path(inv->pidfile);
+  inv->log = absolute_path(inv->log);
+
+  switch (inv->command) {
+    case Invocation::Command::start:
+      return start(*inv);
+    case Invocation::Command::stop:
+      return stop(*inv, false);
+    case Invocation::Command::restart: {
+      int rc = stop(*inv, true);
+      return rc != 0 ? rc : start(*inv);
+    }
+    case Invocation::Command::status:
+      return status(*inv);
+    case Invocation::Command::reload:
+      return reload(*inv);
+    case Invocation::Command::run:
+      return run_foreground(*inv);
+    default:
+      return 0;
+  }
+}
+
+int App::start(const Invocation& inv) {
+  if (inv.log.empty())
+    return report(usage_error("no --log given, and no default (as a user, set "
+                              "$XDG_RUNTIME_DIR)"),
+                  "");
+  // A running daemon is an answer we can give without forking.
+  if (auto st = query_status(inv.pidfile); st && st->state == RunState::running) {
+    print_line(stdout, name_ + " is already running (pid " + std::to_string(st->pid) + ")");
+    return 0;
+  }
+  DetachOptions options;
+  options.pidfile = inv.pidfile;
+  options.keep_signals_blocked = true;
+  auto started = detach(options, [&](Daemon& d) { return daemon_main(d, inv.log); });
+  if (!started) return report(started.error(), "start");
+  if (started->how == Started::How::already_running)
+    print_line(stdout, name_ + " is already running (pid " + std::to_string(started->pid) + ")");
+  return 0;
+}
+
+int App::daemon_main(Daemon& daemon, const std::filesystem::path& log) {
+  // Signals are still blocked (keep_signals_blocked): install the handlers,
+  // then let whatever arrived meanwhile through.
+  auto hub = SignalHub::install();
+  if (!hub) {
+    daemon.fail(hub.error());
+    return 1;
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  auto sink = FileSink::open(log);
+  if (!sink) {
+    daemon.fail(sink.error());
+    return 1;
+  }
+  Logger logger(std::move(*sink));
+  (*hub)->on_reload([&logger] {
+    if (auto r = logger.reopen(); !r) logger.error("cannot reopen the log: ", r.error().message());
+  });
+  Context ctx(**hub, logger, &daemon);
+  int rc = body_(ctx);
+  if (daemon.reported() && daemon.pidfile()) {
+    if (auto r = daemon.pidfile()->remove(); !r)
+      logger.error("cannot remove the pidfile: ", r.error().message());
+  }
+  return rc;
+}
+
+int App::run_foreground(const Invocation& inv) {
+  std::optional<LockedPidfile> pidfile;
+  if (!inv.pidfile.empty()) {
+    auto acquired = LockedPidfile::acquire(inv.pidfile);
+    if (!acquired) return report(acquired.error(), "run");
+    if (auto* taken = std::get_if<LockedPidfile::Taken>(&*acquired)) {
+      print_line(stderr, name_ + ": cannot run: already running (pid " +
+                             std::to_string(taken->holder) + ", holds " + inv.pidfile.string() +
+                             ")");
+      return static_cast<int>(ExitCode::failure);
+    }
+    pidfile.emplace(std::move(std::get<LockedPidfile>(*acquired)));
+    if (auto w = pidfile->write_pid(::getpid()); !w) {
+      (void)pidfile->remove();
+      return report(w.error(), "run");
+    }
+  }
+  auto fail_run = [&](const Error& e) {
+    if (pidfile) (void)pidfile->remove();
+    return report(e, "run");
+  };
+  auto hub = SignalHub::install();
+  if (!hub) return fail_run(hub.error());
+  Logger logger;
+  if (!inv.log.empty()) {
+    auto sink = FileSink::open(inv.log);
+    if (!sink) return fail_run(sink.error());
+    logger.set_sink(std::move(*sink));
+  }
+  (*hub)->on_reload([&logger] {
+    if (auto r = logger.reopen(); !r) logger.error("cannot reopen the log: ", r.error().message());
+  });
+  Context ctx(**hub, logger, nullptr);
+  int rc = body_(ctx);
+  (void)notify("STOPPING=1");
+  if (pidfile) {
+    if (auto r = pidfile->remove(); !r)
+      logger.error("cannot remove the pidfile: ", r.error().message());
+  }
+  return rc;
+}
+
+int App::stop(const Invocation& inv, bool quiet_if_not_running) {
+  StopOptions options;
+  options.timeout = inv.timeout;
+  auto stopped = stop_daemon(inv.pidfile, options);
+  if (!stopped) return report(stopped.error(), "stop");
+  switch (stopped->outcome) {
+    case StopResult::Outcome::not_running:
+      if (!quiet_if_not_running) print_line(stdout, name_ + " is not running");
+      break;
+    case StopResult::Outcome::killed:
+      print_line(stderr, name_ + ": pid " + std::to_string(stopped->pid) +
+                             " ignored SIGTERM; killed it with SIGKILL");
+      break;
+    case StopResult::Outcome::stopped:
+      break;
+  }
+  return 0;
+}
+
+int App::status(const Invocation& inv) {
+  auto st = query_status(inv.pidfile);
+  if (!st) {
+    print_line(stderr, name_ + ": status unknown: " + st.error().message());
+    return static_cast<int>(ExitCode::privilege);
+  }
+  switch (st->state) {
+    case RunState::running:
+      print_line(stdout, name_ + " is running (pid " + std::to_string(st->pid) + ")");
+      break;
+    case RunState::dead_pidfile_remains:
+      print_line(stdout, name_ + " is dead (pid " + std::to_string(st->pid) +
+                             "), but its pidfile " + inv.pidfile.string() + " remains");
+      break;
+    case RunState::not_running:
+      print_line(stdout, name_ + " is not running");
+      break;
+  }
+  return static_cast<int>(exit_code_for(st->state));
+}
+
+int App::reload(const Invocation& inv) {
+  auto pid = signal_daemon(inv.pidfile, SIGHUP);
+  if (!pid) return report(pid.error(), "reload");
+  if (*pid == 0) {
+    print_line(stderr, name_ + ": cannot reload: not running");
+    return static_cast<int>(ExitCode::reload_not_running);
+  }
+  return 0;
+}
+
+}  // namespace daemonkit

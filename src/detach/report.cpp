@@ -1,0 +1,79 @@
+#include "detach/report.hpp"
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "sys/sys.hpp"
+
+namespace daemonkit::detail {
+
+namespace {
+
+template <size_t N>
+void copy_text(char (&dst)[N], const char* src) noexcept {
+  if (src == nullptr) return;
+  size_t i = 0;
+  for (; i + 1 < N && src[i] != '\0'; ++i) dst[i] = src[i];
+  dst[i] = '\0';
+}
+
+template <size_t N>
+bool terminated(const char (&text)[N]) {
+  return std::memchr(text, '\0', N) != nullptr;
+}
+
+}  // namespace
+
+Report make_report(Report::Kind kind, pid_t pid) noexcept {
+  Report r;
+  r.kind = kind;
+  r.pid = pid;
+  return r;
+}
+
+Report make_failure(const char* op, const char* subject, int code, const char* detail,
+                    ErrorKind kind) noexcept {
+  Report r;
+  r.kind = Report::Kind::failed;
+  r.code = code;
+  r.error_kind = static_cast<std::uint8_t>(kind);
+  copy_text(r.op, op);
+  copy_text(r.subject, subject);
+  copy_text(r.detail, detail);
+  return r;
+}
+
+int send_report(int fd, const Report& report) noexcept {
+  ssize_t n = sys::retry_eintr([&] { return ::send(fd, &report, sizeof report, MSG_NOSIGNAL); });
+  return n == static_cast<ssize_t>(sizeof report) ? 0 : -1;
+}
+
+std::optional<Report> decode_report(std::span<const std::byte> bytes) {
+  if (bytes.size() != sizeof(Report)) return std::nullopt;
+  Report r;
+  std::memcpy(&r, bytes.data(), sizeof r);
+  if (r.magic != Report::kMagic) return std::nullopt;
+  auto kind = static_cast<unsigned>(r.kind);
+  if (kind < static_cast<unsigned>(Report::Kind::forked) ||
+      kind > static_cast<unsigned>(Report::Kind::failed))
+    return std::nullopt;
+  if (r.error_kind > static_cast<std::uint8_t>(ErrorKind::not_installed)) return std::nullopt;
+  if (!terminated(r.op) || !terminated(r.subject) || !terminated(r.detail)) return std::nullopt;
+  if (r.pid < 0) return std::nullopt;
+  if ((r.kind == Report::Kind::forked || r.kind == Report::Kind::ready) && r.pid == 0)
+    return std::nullopt;
+  return r;
+}
+
+Error error_from(const Report& report) {
+  Error e;
+  e.code = report.code;
+  e.op = report.op;
+  e.subject = report.subject;
+  e.detail = report.detail;
+  e.kind = static_cast<ErrorKind>(report.error_kind);
+  return e;
+}
+
+}  // namespace daemonkit::detail

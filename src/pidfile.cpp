@@ -1,0 +1,168 @@
+#include "daemonkit/pidfile.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <string>
+
+#include "sys/sys.hpp"
+
+namespace daemonkit {
+
+namespace {
+
+// Longest pidfile we read: a pid has at most 7 digits (pid_max <= 2^22);
+// anything much longer is not a pidfile and is not read in full.
+constexpr size_t kMaxPidfileBytes = 64;
+
+Result<std::string> read_prefix(int fd, const std::string& path) {
+  std::string text(kMaxPidfileBytes + 1, '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = ::pread(fd, text.data() + got, text.size() - got, static_cast<off_t>(got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(Error::from_errno(errno, "read", path));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  text.resize(got);
+  return text;
+}
+
+}  // namespace
+
+pid_t pid_max() {
+  constexpr pid_t kKernelLimit = 4194304;  // PID_MAX_LIMIT on 64-bit
+  UniqueFd fd(::open("/proc/sys/kernel/pid_max", O_RDONLY | O_CLOEXEC));
+  if (!fd) return kKernelLimit;
+  char buf[32];
+  ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+  if (n <= 0) return kKernelLimit;
+  pid_t value = 0;
+  auto [end, ec] = std::from_chars(buf, buf + n, value);
+  if (ec != std::errc() || value <= 1 || value > kKernelLimit) return kKernelLimit;
+  return value;
+}
+
+std::optional<pid_t> parse_pid(std::string_view text, pid_t max_pid) {
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  if (text.empty() || text.size() > 10) return std::nullopt;
+  for (char c : text)
+    if (c < '0' || c > '9') return std::nullopt;
+  long long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (value <= 1 || value > max_pid) return std::nullopt;
+  return static_cast<pid_t>(value);
+}
+
+Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path) {
+  PidfileInfo info;
+  // O_NONBLOCK: a FIFO planted at the path must not hang us.
+  UniqueFd fd(sys::retry_eintr([&] {
+    return ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  }));
+  if (!fd) {
+    if (errno == ENOENT) return info;
+    if (errno == ELOOP)
+      return fail(Error::because("open", path, "is a symbolic link, refusing to follow it"));
+    return fail(Error::from_errno(errno, "open", path));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) return fail(Error::from_errno(errno, "stat", path));
+  if (!S_ISREG(st.st_mode)) return fail(Error::because("read", path, "not a regular file"));
+
+  auto text = read_prefix(fd.get(), path);
+  if (!text) return fail(std::move(text).error());
+  if (text->size() <= kMaxPidfileBytes) info.recorded = parse_pid(*text, pid_max());
+
+  pid_t holder = sys::lock_holder(fd.get());
+  if (holder == -2) return fail(Error::from_errno(errno, "query lock on", path));
+  if (holder == 0) {
+    info.lock = PidfileInfo::Lock::unlocked;
+  } else {
+    info.lock = PidfileInfo::Lock::locked;
+    info.holder = holder > 0 ? holder : 0;
+  }
+  return info;
+}
+
+Result<std::optional<Pidfd>> open_lock_holder(const std::filesystem::path& path) {
+  // Open the pidfd first, then confirm the lock is still held by that pid
+  // and the process is still alive; the other order lets a reused pid be
+  // signalled. If the process was alive after the second look, it had that
+  // pid all along, so it is the holder the kernel named.
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    auto before = inspect_pidfile(path);
+    if (!before) return fail(std::move(before).error());
+    if (before->lock != PidfileInfo::Lock::locked) return std::optional<Pidfd>();
+    if (before->holder == 0)
+      return fail(
+          Error::because("identify the lock holder of", path, "it runs in another pid namespace"));
+    auto pidfd = Pidfd::open(before->holder);
+    if (!pidfd) {
+      if (pidfd.error().code == ESRCH) continue;  // it just exited
+      return fail(std::move(pidfd).error());
+    }
+    auto after = inspect_pidfile(path);
+    if (!after) return fail(std::move(after).error());
+    if (after->lock == PidfileInfo::Lock::locked && after->holder == before->holder &&
+        !pidfd->has_exited())
+      return std::optional<Pidfd>(std::move(*pidfd));
+  }
+  return fail(
+      Error::because("identify the lock holder of", path, "the lock changed hands too often"));
+}
+
+Result<bool> remove_stale_pidfile(const std::filesystem::path& path) {
+  UniqueFd fd(sys::retry_eintr([&] {
+    return ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  }));
+  if (!fd) {
+    if (errno == ENOENT) return false;
+    return fail(Error::from_errno(errno, "open", path));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) return fail(Error::from_errno(errno, "stat", path));
+  if (!S_ISREG(st.st_mode)) return false;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (::fcntl(fd.get(), F_SETLK, &fl) < 0) {
+    if (errno == EAGAIN || errno == EACCES) return false;  // a daemon holds it
+    return fail(Error::from_errno(errno, "lock", path));
+  }
+  auto text = read_prefix(fd.get(), path);
+  if (!text) return fail(std::move(text).error());
+  if (text->size() > kMaxPidfileBytes || !parse_pid(*text, pid_max())) return false;
+  if (sys::unlink_pidfile(path.c_str(), fd.release()) < 0)
+    return fail(Error::from_errno(errno, "remove", path));
+  return true;
+}
+
+Result<std::variant<LockedPidfile, LockedPidfile::Taken>> LockedPidfile::acquire(
+    std::filesystem::path path) {
+  sys::PidfileLock lock = sys::acquire_pidfile(path.c_str());
+  if (lock.fd >= 0) return {LockedPidfile(std::move(path), UniqueFd(lock.fd))};
+  if (lock.err == 0) return {Taken{lock.holder > 0 ? lock.holder : 0}};
+  if (lock.detail != nullptr) return fail(Error::because(lock.what, path, lock.detail));
+  return fail(Error::from_errno(lock.err, lock.what, path));
+}
+
+Result<void> LockedPidfile::write_pid(pid_t pid) {
+  if (sys::write_pidfile(fd_.get(), pid) < 0) return fail(Error::from_errno(errno, "write", path_));
+  return {};
+}
+
+Result<void> LockedPidfile::remove() {
+  if (!fd_) return {};
+  if (sys::unlink_pidfile(path_.c_str(), fd_.release()) < 0)
+    return fail(Error::from_errno(errno, "remove", path_));
+  return {};
+}
+
+}  // namespace daemonkit

@@ -1,0 +1,203 @@
+#include "sys/sys.hpp"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace daemonkit::sys {
+
+int pidfd_open(pid_t pid) noexcept {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
+}
+
+int pidfd_send_signal(int pidfd, int signo) noexcept {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signo, nullptr, 0U));
+}
+
+namespace {
+
+void close_range_slow(unsigned first, unsigned last) noexcept {
+  struct rlimit rl {};
+  unsigned limit = 65536;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < limit)
+    limit = static_cast<unsigned>(rl.rlim_cur);
+  for (unsigned fd = first; fd <= last && fd < limit; ++fd) ::close(static_cast<int>(fd));
+}
+
+void close_span(unsigned first, unsigned last) noexcept {
+  if (first > last) return;
+  if (::syscall(SYS_close_range, first, last, 0U) == 0) return;
+  close_range_slow(first, last);  // ENOSYS: kernel before 5.9
+}
+
+}  // namespace
+
+void close_from(int first, int keep) noexcept {
+  const auto f = static_cast<unsigned>(first);
+  constexpr unsigned kMax = ~0U;
+  if (keep < first) {
+    close_span(f, kMax);
+    return;
+  }
+  const auto k = static_cast<unsigned>(keep);
+  if (k > f) close_span(f, k - 1);
+  if (k < kMax) close_span(k + 1, kMax);
+}
+
+int write_all(int fd, const void* buf, size_t len) noexcept {
+  const char* p = static_cast<const char*>(buf);
+  while (len > 0) {
+    ssize_t n = ::write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+size_t format_decimal(char* buf, long long value) noexcept {
+  char tmp[24];
+  size_t n = 0;
+  bool negative = value < 0;
+  unsigned long long v = negative ? 0ULL - static_cast<unsigned long long>(value)
+                                  : static_cast<unsigned long long>(value);
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  size_t len = 0;
+  if (negative) buf[len++] = '-';
+  while (n > 0) buf[len++] = tmp[--n];
+  buf[len] = '\0';
+  return len;
+}
+
+void reset_signal_dispositions() noexcept {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  for (int s = 1; s < NSIG; ++s) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    ::sigaction(s, &sa, nullptr);  // EINVAL for glibc-reserved signals: fine
+  }
+}
+
+pid_t lock_holder(int fd) noexcept {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if (retry_eintr([&] { return ::fcntl(fd, F_GETLK, &fl); }) < 0) return -2;
+  if (fl.l_type == F_UNLCK) return 0;
+  return fl.l_pid > 0 ? fl.l_pid : -1;
+}
+
+PidfileLock acquire_pidfile(const char* path) noexcept {
+  // A daemon that is exiting unlinks its pidfile while it still holds the
+  // lock; if we opened the old inode just before that, our lock would guard a
+  // file nobody can find. Checking that the path still names the locked inode
+  // closes that gap; a few rounds are enough since each one needs a daemon to
+  // exit in between.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    PidfileLock r;
+    int fd = retry_eintr([&] {
+      return ::open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+    });
+    if (fd < 0) {
+      r.err = errno;
+      r.what = "open";
+      return r;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) < 0) {
+      r.err = errno;
+      r.what = "stat";
+      ::close(fd);
+      return r;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      r.err = EINVAL;
+      r.what = "use as pidfile";
+      r.detail = "not a regular file";
+      ::close(fd);
+      return r;
+    }
+    if (st.st_nlink > 1) {
+      // A hard link planted by someone else would make us truncate their file.
+      r.err = EMLINK;
+      r.what = "use as pidfile";
+      r.detail = "it has several hard links";
+      ::close(fd);
+      return r;
+    }
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (::fcntl(fd, F_SETLK, &fl) < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EACCES) {
+        pid_t holder = lock_holder(fd);
+        ::close(fd);
+        if (holder == 0) continue;  // released meanwhile: try again
+        r.holder = holder < 0 ? -1 : holder;
+        return r;
+      }
+      r.err = e;
+      r.what = "lock";
+      ::close(fd);
+      return r;
+    }
+    struct stat now {};
+    if (::lstat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+      // Clear O_NONBLOCK (it was only there so a FIFO planted at the path
+      // cannot block the open).
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      r.fd = fd;
+      return r;
+    }
+    ::close(fd);  // unlinked or replaced since we opened it
+  }
+  PidfileLock r;
+  r.err = EAGAIN;
+  r.what = "lock";
+  return r;
+}
+
+int write_pidfile(int fd, pid_t pid) noexcept {
+  char buf[24];
+  size_t len = format_decimal(buf, pid);
+  buf[len++] = '\n';
+  if (retry_eintr([&] { return ::ftruncate(fd, 0); }) < 0) return -1;
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pwrite(fd, buf + done, len - done, static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+int unlink_pidfile(const char* path, int fd) noexcept {
+  struct stat mine {};
+  struct stat now {};
+  int rc = 0;
+  if (::fstat(fd, &mine) == 0 && ::lstat(path, &now) == 0 && mine.st_dev == now.st_dev &&
+      mine.st_ino == now.st_ino) {
+    if (::unlink(path) < 0 && errno != ENOENT) rc = -1;
+  }
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return rc;
+}
+
+}  // namespace daemonkit::sys

@@ -1,0 +1,73 @@
+// src/sys/sys.hpp: the only place that knows raw syscalls' quirks.
+//
+// Everything declared here is async-signal-safe (no allocation, no locks, no
+// stdio) unless its comment says otherwise, so the code between fork and exec
+// (src/detach/child.cpp) may call it. Functions return -1 and leave errno set,
+// like the syscalls they wrap, unless documented otherwise.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cerrno>
+#include <cstddef>
+
+namespace daemonkit::sys {
+
+// Repeats `call` while it fails with EINTR.
+template <class F>
+auto retry_eintr(F call) {
+  for (;;) {
+    auto r = call();
+    if (!(r == -1 && errno == EINTR)) return r;
+  }
+}
+
+int pidfd_open(pid_t pid) noexcept;
+int pidfd_send_signal(int pidfd, int signo) noexcept;
+
+// Closes every descriptor >= `first` except `keep` (which may be -1).
+// Uses close_range(2); falls back to closing up to the descriptor limit on
+// kernels without it. Never fails.
+void close_from(int first, int keep) noexcept;
+
+// Writes all of `buf` (retrying short writes and EINTR). Returns 0 or -1.
+int write_all(int fd, const void* buf, size_t len) noexcept;
+
+// Formats `value` in decimal into `buf` (at least 21 bytes); returns length.
+size_t format_decimal(char* buf, long long value) noexcept;
+
+// Resets every signal's disposition to SIG_DFL (those that can be caught).
+void reset_signal_dispositions() noexcept;
+
+// --- pidfile primitives (async-signal-safe) -------------------------------
+
+// Result of acquire_pidfile: `fd` >= 0 when the lock was taken; otherwise
+// `err` is an errno value, or 0 with `holder` > 0 (or -1 when the kernel
+// cannot tell) when another process holds the lock.
+struct PidfileLock {
+  int fd = -1;
+  int err = 0;
+  pid_t holder = 0;
+  const char* what = "";         // the failing step, for messages
+  const char* detail = nullptr;  // set when the cause is not errno's text
+};
+
+// Opens (creating it 0644 if needed) the pidfile at absolute `path` with
+// O_NOFOLLOW|O_CLOEXEC, requires a regular file with one link, takes a POSIX
+// write lock without waiting, and makes sure `path` still names the locked
+// inode (a daemon exiting may unlink it under us: then it starts over).
+PidfileLock acquire_pidfile(const char* path) noexcept;
+
+// Replaces the content of the locked pidfile `fd` with "<pid>\n".
+int write_pidfile(int fd, pid_t pid) noexcept;
+
+// Unlinks `path` if it still names the same inode as `fd` (which the caller
+// holds locked), then closes `fd`. Returns 0 or -1 with errno.
+int unlink_pidfile(const char* path, int fd) noexcept;
+
+// Who holds a conflicting POSIX lock on `fd`: 0 for nobody, the holder's pid,
+// or -1 when the lock is held by a process this pid namespace cannot see.
+// Returns -2 with errno on failure.
+pid_t lock_holder(int fd) noexcept;
+
+}  // namespace daemonkit::sys

@@ -1,0 +1,257 @@
+#include "support.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+namespace dktest {
+
+namespace {
+int open_pidfd(pid_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
+}
+}  // namespace
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl =
+      std::string(base != nullptr && base[0] == '/' ? base : "/tmp") + "/daemonkit-test.XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string CommandResult::describe() const {
+  std::ostringstream o;
+  o << "exit " << exit_code;
+  if (term_signal != 0) o << " (signal " << term_signal << ")";
+  o << "\n--- stdout:\n" << out << "--- stderr:\n" << err;
+  return o.str();
+}
+
+CommandResult run(const std::vector<std::string>& argv, const RunOptions& options) {
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) std::abort();
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  std::string in_path = options.stdin_path.value_or("/dev/null");
+  // The environment is built before fork: the child of a threaded test must
+  // not allocate.
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& x : options.extra_env) replaced |= x.rfind(name + "=", 0) == 0;
+    if (!replaced) env.push_back(std::move(entry));
+  }
+  env.insert(env.end(), options.extra_env.begin(), options.extra_env.end());
+  std::vector<char*> cenv;
+  for (auto& e : env) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) std::abort();
+  if (pid == 0) {
+    if (options.new_session) ::setsid();
+    if (options.cwd && ::chdir(options.cwd->c_str()) < 0) _exit(126);
+    int in = options.stdin_fd >= 0 ? options.stdin_fd : ::open(in_path.c_str(), O_RDONLY);
+    if (options.new_session && options.stdin_fd >= 0 && ::isatty(in)) ::ioctl(in, TIOCSCTTY, 0);
+    ::dup2(in, 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    ::execve(cargv[0], cargv.data(), cenv.data());
+    _exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  CommandResult r;
+  ProcessGuard guard(pid);
+  auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  int open_count = 2;
+  while (open_count > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) break;
+    int n = ::poll(fds, 2, static_cast<int>(left));
+    if (n <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+      if (got <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_count;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(got));
+      }
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0) ::close(f.fd);
+  if (!guard.wait_exit(std::chrono::duration_cast<std::chrono::milliseconds>(std::max(
+          deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(0))))) {
+    r.err += "\n[test harness: command timed out and was killed]\n";
+    guard.kill_now();
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) == pid) {
+    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) r.term_signal = WTERMSIG(status);
+  }
+  return r;
+}
+
+std::string heartbeat_path() {
+  return DKTEST_HEARTBEAT;
+}
+std::string payload_path(const std::string& name) {
+  return std::string(DKTEST_PAYLOADS) + "/" + name;
+}
+
+std::optional<ProcStat> read_stat(pid_t pid) {
+  std::string text = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream in(text.substr(close + 2));
+  ProcStat s;
+  in >> s.state >> s.ppid >> s.pgrp >> s.session >> s.tty_nr;
+  if (!in) return std::nullopt;
+  return s;
+}
+
+std::map<std::string, std::string> read_status(pid_t pid) {
+  std::map<std::string, std::string> m;
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    auto value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    m[line.substr(0, colon)] = value;
+  }
+  return m;
+}
+
+std::map<int, std::string> fd_targets(pid_t pid) {
+  std::map<int, std::string> m;
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    auto target = std::filesystem::read_symlink(e.path(), ec);
+    m[std::stoi(e.path().filename().string())] = ec ? "?" : target.string();
+  }
+  return m;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream o;
+  o << in.rdbuf();
+  return o.str();
+}
+
+void write_file(const std::filesystem::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+bool alive(pid_t pid) {
+  auto st = read_stat(pid);
+  return st && st->state != 'Z' && st->state != 'X';
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+ProcessGuard::ProcessGuard(pid_t pid) : pid_(pid), pidfd_(open_pidfd(pid)) {}
+
+ProcessGuard::ProcessGuard(ProcessGuard&& other) noexcept
+    : pid_(std::exchange(other.pid_, 0)), pidfd_(std::exchange(other.pidfd_, -1)) {}
+
+ProcessGuard& ProcessGuard::operator=(ProcessGuard&& other) noexcept {
+  if (this != &other) {
+    this->~ProcessGuard();
+    pid_ = std::exchange(other.pid_, 0);
+    pidfd_ = std::exchange(other.pidfd_, -1);
+  }
+  return *this;
+}
+
+ProcessGuard::~ProcessGuard() {
+  if (pidfd_ < 0) return;
+  if (!exited()) kill_now();
+  ::close(pidfd_);
+  // Reap it if it is our child (directly, or as an orphan via the subreaper);
+  // never waitpid(-1): another thread may be waiting for its own child.
+  ::waitpid(pid_, nullptr, WNOHANG);
+}
+
+bool ProcessGuard::exited() const {
+  if (pidfd_ < 0) return true;
+  struct pollfd p {
+    pidfd_, POLLIN, 0
+  };
+  return ::poll(&p, 1, 0) > 0;
+}
+
+bool ProcessGuard::wait_exit(std::chrono::milliseconds timeout) const {
+  if (pidfd_ < 0) return true;
+  struct pollfd p {
+    pidfd_, POLLIN, 0
+  };
+  return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+}
+
+void ProcessGuard::kill_now() {
+  if (pidfd_ < 0) return;
+  ::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0U);
+  wait_exit(10s);
+}
+
+std::vector<pid_t> processes_mentioning(const std::string& needle) {
+  std::vector<pid_t> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = std::stoi(name);
+    if (pid == ::getpid()) continue;
+    std::string cmdline = read_file(e.path() / "cmdline");
+    if (cmdline.find(needle) != std::string::npos && alive(pid)) found.push_back(pid);
+  }
+  return found;
+}
+
+void reap_children() {
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+
+}  // namespace dktest

@@ -1,0 +1,109 @@
+// tests/support: what every daemon test needs. A private temporary directory,
+// a command runner, /proc readers and a guard that kills (by pid, through a
+// pidfd) whatever a test started, even after a failed assertion.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dktest {
+
+using namespace std::chrono_literals;
+
+// A fresh private directory, removed with its content at the end.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+  [[nodiscard]] std::string operator/(const std::string& name) const {
+    return (path_ / name).string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  int term_signal = 0;
+  std::string out;
+  std::string err;
+  [[nodiscard]] std::string describe() const;  // for assertion messages
+};
+
+struct RunOptions {
+  std::optional<std::string> stdin_path;  // default: /dev/null
+  int stdin_fd = -1;         // overrides stdin_path; also made the ctty if `new_session`
+  bool new_session = false;  // setsid() (and TIOCSCTTY on stdin_fd if a tty)
+  std::chrono::milliseconds timeout = 30s;
+  std::vector<std::string> extra_env;  // NAME=VALUE added
+  std::optional<std::string> cwd;      // default: the test's own
+};
+
+// Runs argv[0] (a path) and collects its output; kills it on timeout.
+CommandResult run(const std::vector<std::string>& argv, const RunOptions& options = {});
+
+// Path of a built binary, passed by CMake.
+std::string heartbeat_path();
+std::string payload_path(const std::string& name);
+
+struct ProcStat {
+  char state = '?';
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  pid_t session = 0;
+  int tty_nr = 0;
+};
+std::optional<ProcStat> read_stat(pid_t pid);
+// /proc/PID/status as key -> value.
+std::map<std::string, std::string> read_status(pid_t pid);
+// fd number -> readlink target.
+std::map<int, std::string> fd_targets(pid_t pid);
+std::string read_file(const std::filesystem::path& path);
+void write_file(const std::filesystem::path& path, const std::string& content);
+// True if the process exists and is not a zombie.
+bool alive(pid_t pid);
+
+// Polls `condition` every few milliseconds until true or `timeout`.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s);
+
+// Holds a pidfd for a process a test started; kills and reaps it when
+// destroyed unless it is already gone. Never kills by name.
+class ProcessGuard {
+ public:
+  ProcessGuard() = default;
+  explicit ProcessGuard(pid_t pid);
+  ProcessGuard(ProcessGuard&& other) noexcept;
+  ProcessGuard& operator=(ProcessGuard&& other) noexcept;
+  ~ProcessGuard();
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  // Whether the process has exited (zombie or reaped), per the pidfd.
+  [[nodiscard]] bool exited() const;
+  bool wait_exit(std::chrono::milliseconds timeout) const;
+  // Kills it now (SIGKILL) and waits for it.
+  void kill_now();
+
+ private:
+  pid_t pid_ = 0;
+  int pidfd_ = -1;
+};
+
+// Live processes whose command line mentions `needle` (e.g. a test's
+// private directory): what a test left running.
+std::vector<pid_t> processes_mentioning(const std::string& needle);
+
+// Reaps every exited child (the test process is a child subreaper, so
+// orphaned daemons end up as our children).
+void reap_children();
+
+}  // namespace dktest

@@ -1,0 +1,34 @@
+#include "daemonkit/control.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+using daemonkit::Error;
+using daemonkit::ErrorKind;
+using daemonkit::exit_code_for;
+using daemonkit::ExitCode;
+using daemonkit::RunState;
+
+TEST(ExitCode, StatusFollowsLsb) {
+  EXPECT_EQ(exit_code_for(RunState::running), ExitCode::success);
+  EXPECT_EQ(exit_code_for(RunState::dead_pidfile_remains), ExitCode::failure);
+  EXPECT_EQ(exit_code_for(RunState::not_running), ExitCode::not_running);
+}
+
+TEST(ExitCode, ErrorsMapByKind) {
+  EXPECT_EQ(exit_code_for(Error::from_errno(EACCES, "open", "/x")), ExitCode::privilege);
+  EXPECT_EQ(exit_code_for(Error::from_errno(EPERM, "kill", "pid 5")), ExitCode::privilege);
+  EXPECT_EQ(exit_code_for(Error::from_errno(ENOENT, "open", "/x")), ExitCode::failure);
+  EXPECT_EQ(exit_code_for(Error::because("parse", "x", "bad", ErrorKind::usage)), ExitCode::usage);
+  EXPECT_EQ(exit_code_for(Error::because("exec", "x", "missing", ErrorKind::not_installed)),
+            ExitCode::not_installed);
+}
+
+TEST(ErrorMessage, NamesOperationSubjectAndCause) {
+  EXPECT_EQ(Error::from_errno(EACCES, "open", "/run/app.pid").message(),
+            "open '/run/app.pid': Permission denied");
+  EXPECT_EQ(Error::because("stop", "pid 7", "the process survived SIGKILL").message(),
+            "stop 'pid 7': the process survived SIGKILL");
+  EXPECT_EQ(Error::from_errno(ENOMEM, "fork", "").message(), "fork: Cannot allocate memory");
+}
