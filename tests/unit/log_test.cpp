@@ -1,0 +1,101 @@
+#include "daemonkit/log.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "daemonkit/notify.hpp"
+#include "support.hpp"
+
+TEST(FileSink, AppendsWholeLinesAndReopensAfterRename) {
+  dktest::TempDir dir;
+  auto sink = daemonkit::FileSink::open(dir / "app.log");
+  ASSERT_TRUE(sink);
+  daemonkit::Logger log(std::move(*sink));
+  log.info("pid ", 42, " up ", 1.5);
+  ASSERT_EQ(std::rename((dir / "app.log").c_str(), (dir / "app.log.1").c_str()), 0);
+  log.info("still to the old file");
+  ASSERT_TRUE(log.reopen());
+  log.info("to the new file\n");  // a trailing newline is not doubled
+  EXPECT_EQ(dktest::read_file(dir / "app.log.1"), "pid 42 up 1.5\nstill to the old file\n");
+  EXPECT_EQ(dktest::read_file(dir / "app.log"), "to the new file\n");
+}
+
+TEST(FileSink, OpenFailureNamesThePath) {
+  dktest::TempDir dir;
+  auto sink = daemonkit::FileSink::open(dir / "missing/app.log");
+  ASSERT_FALSE(sink);
+  EXPECT_EQ(sink.error().message(),
+            "open log file '" + (dir / "missing/app.log") + "': No such file or directory");
+}
+
+TEST(Logger, DropsMessagesAboveTheLevel) {
+  dktest::TempDir dir;
+  auto sink = daemonkit::FileSink::open(dir / "app.log");
+  ASSERT_TRUE(sink);
+  daemonkit::Logger log(std::move(*sink));
+  log.debug("hidden");
+  log.set_level(daemonkit::Level::debug);
+  log.debug("shown");
+  EXPECT_EQ(dktest::read_file(dir / "app.log"), "shown\n");
+}
+
+TEST(StderrSink, UsesPriorityPrefixesOnlyWhenStderrIsTheJournalStream) {
+  struct stat st {};
+  ASSERT_EQ(::fstat(2, &st), 0);
+  std::string mine = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  ::setenv("JOURNAL_STREAM", mine.c_str(), 1);
+  EXPECT_TRUE(daemonkit::StderrSink().priority_prefixes());
+  ::setenv("JOURNAL_STREAM", "1:2", 1);
+  EXPECT_FALSE(daemonkit::StderrSink().priority_prefixes());
+  ::unsetenv("JOURNAL_STREAM");
+  EXPECT_FALSE(daemonkit::StderrSink().priority_prefixes());
+}
+
+TEST(Notify, SendsOneDatagramToNotifySocket) {
+  dktest::TempDir dir;
+  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  struct sockaddr_un sa {};
+  sa.sun_family = AF_UNIX;
+  std::string path = dir / "n.sock";
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  auto sent = daemonkit::notify("READY=1\nSTATUS=up");
+  ::unsetenv("NOTIFY_SOCKET");
+  ASSERT_TRUE(sent) << sent.error().message();
+  EXPECT_TRUE(*sent);
+  char buf[64] = {};
+  ASSERT_EQ(::recv(sock, buf, sizeof buf - 1, MSG_DONTWAIT), 17);
+  EXPECT_STREQ(buf, "READY=1\nSTATUS=up");
+  ::close(sock);
+}
+
+TEST(Notify, AbstractAddressesWork) {
+  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  struct sockaddr_un sa {};
+  sa.sun_family = AF_UNIX;
+  std::string name = "daemonkit-test-" + std::to_string(::getpid());
+  std::memcpy(sa.sun_path + 1, name.data(), name.size());
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&sa), len), 0);
+  ASSERT_TRUE(daemonkit::notify_to("@" + name, "WATCHDOG=1"));
+  char buf[32] = {};
+  EXPECT_EQ(::recv(sock, buf, sizeof buf - 1, MSG_DONTWAIT), 10);
+  ::close(sock);
+}
+
+TEST(Notify, UnsetSocketIsNotAnError) {
+  ::unsetenv("NOTIFY_SOCKET");
+  auto sent = daemonkit::notify("READY=1");
+  ASSERT_TRUE(sent);
+  EXPECT_FALSE(*sent);
+}
