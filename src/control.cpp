@@ -34,9 +34,9 @@ Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopO
     const Pidfd& daemon = **holder;
     result.pid = daemon.pid();
     result.outcome = StopResult::Outcome::stopped;
-    auto sent = daemon.send_signal(options.signal);
+    auto sent = daemon.send_queued(SIGTERM, encode_stop_request({options.signal, options.timeout}));
     if (!sent) return fail(std::move(sent).error());
-    auto gone = daemon.wait_for_exit(options.timeout);
+    auto gone = daemon.wait_for_exit(options.timeout + options.kill_grace);
     if (!gone) return fail(std::move(gone).error());
     if (!*gone) {
       result.outcome = StopResult::Outcome::killed;
@@ -54,6 +54,33 @@ Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopO
   auto removed = remove_stale_pidfile(pidfile);
   if (!removed) return fail(std::move(removed).error());
   return result;
+}
+
+namespace {
+constexpr unsigned kStopMagic = 0xD;
+constexpr unsigned kTimeoutBits = 21;
+constexpr unsigned kMaxTimeoutUnits = (1U << kTimeoutBits) - 1;
+}  // namespace
+
+int encode_stop_request(const StopRequest& request) {
+  auto units = static_cast<unsigned long long>((request.timeout.count() + 99) / 100);
+  if (units > kMaxTimeoutUnits) units = kMaxTimeoutUnits;
+  unsigned v = (kStopMagic << 28) |
+               ((static_cast<unsigned>(request.signal) & 0x7f) << kTimeoutBits) |
+               static_cast<unsigned>(units);
+  return static_cast<int>(v);
+}
+
+std::optional<StopRequest> decode_stop_request(int code, int value) {
+  if (code != SI_QUEUE) return std::nullopt;
+  auto v = static_cast<unsigned>(value);
+  if ((v >> 28) != kStopMagic) return std::nullopt;
+  int signo = static_cast<int>((v >> kTimeoutBits) & 0x7f);
+  if (signo <= 0 || signo > SIGRTMAX) return std::nullopt;
+  StopRequest r;
+  r.signal = signo;
+  r.timeout = std::chrono::milliseconds(static_cast<long long>(v & kMaxTimeoutUnits) * 100);
+  return r;
 }
 
 Result<pid_t> signal_daemon(const std::filesystem::path& pidfile, int signo) {

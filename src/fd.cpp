@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 #include "sys/sys.hpp"
@@ -23,6 +24,19 @@ Result<Pidfd> Pidfd::open(pid_t pid) {
 
 Result<bool> Pidfd::send_signal(int signo) const {
   if (sys::pidfd_send_signal(fd_.get(), signo) == 0) return true;
+  if (errno == ESRCH) return false;
+  return fail(Error::from_errno(errno, "send signal to", "pid " + std::to_string(pid_)));
+}
+
+Result<bool> Pidfd::send_queued(int signo, int value) const {
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  info.si_signo = signo;
+  info.si_code = SI_QUEUE;
+  info.si_pid = ::getpid();
+  info.si_uid = ::getuid();
+  info.si_value.sival_int = value;
+  if (sys::pidfd_send_signal(fd_.get(), signo, &info) == 0) return true;
   if (errno == ESRCH) return false;
   return fail(Error::from_errno(errno, "send signal to", "pid " + std::to_string(pid_)));
 }

@@ -14,17 +14,28 @@ namespace daemonkit {
 
 namespace {
 
-constexpr int kHandled[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+constexpr int kAlways[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 
 // Written by handlers, read by dispatch(). A byte in the pipe only says
-// "look at the flags", so a full pipe loses nothing.
+// "look at the flags", so a full pipe loses nothing. The siginfo fields are
+// stored before the flag is raised.
 std::atomic<int> g_write_fd{-1};
-volatile std::sig_atomic_t g_pending[NSIG] = {};
+std::atomic<int> g_pending[NSIG];
+std::atomic<int> g_code[NSIG];
+std::atomic<int> g_value[NSIG];
+std::atomic<int> g_sender[NSIG];
 std::atomic<bool> g_installed{false};
+static_assert(std::atomic<int>::is_always_lock_free, "handlers need lock-free atomics");
 
-extern "C" void on_signal(int signo) {
+extern "C" void handle_signal(int signo, siginfo_t* info, void* /*context*/) {
   int saved = errno;
-  g_pending[signo] = 1;
+  if (info != nullptr) {
+    g_code[signo].store(info->si_code, std::memory_order_relaxed);
+    g_value[signo].store(info->si_code == SI_QUEUE ? info->si_value.sival_int : 0,
+                         std::memory_order_relaxed);
+    g_sender[signo].store(info->si_pid, std::memory_order_relaxed);
+  }
+  g_pending[signo].store(1, std::memory_order_release);
   int fd = g_write_fd.load(std::memory_order_relaxed);
   if (fd >= 0) {
     char byte = 0;
@@ -33,15 +44,18 @@ extern "C" void on_signal(int signo) {
   errno = saved;
 }
 
-bool take(int signo) {
-  if (g_pending[signo] == 0) return false;
-  g_pending[signo] = 0;
+bool take(int signo, SignalEvent& event) {
+  if (g_pending[signo].exchange(0, std::memory_order_acquire) == 0) return false;
+  event.signo = signo;
+  event.code = g_code[signo].load(std::memory_order_relaxed);
+  event.value = g_value[signo].load(std::memory_order_relaxed);
+  event.sender = g_sender[signo].load(std::memory_order_relaxed);
   return true;
 }
 
 }  // namespace
 
-Result<std::unique_ptr<SignalHub>> SignalHub::install() {
+Result<std::unique_ptr<SignalHub>> SignalHub::install(std::initializer_list<int> extra) {
   bool expected = false;
   if (!g_installed.compare_exchange_strong(expected, true))
     return fail(Error::because("install signal handlers", "", "a SignalHub already exists"));
@@ -51,13 +65,21 @@ Result<std::unique_ptr<SignalHub>> SignalHub::install() {
     return fail(Error::from_errno(errno, "pipe2", ""));
   }
   std::unique_ptr<SignalHub> hub(new SignalHub(UniqueFd(p[0]), UniqueFd(p[1])));
-  for (int s : kHandled) g_pending[s] = 0;
+  hub->installed_.assign(std::begin(kAlways), std::end(kAlways));
+  for (int s : extra) {
+    if (s <= 0 || s >= NSIG || s == SIGKILL || s == SIGSTOP)
+      return fail(Error::because("install signal handler for", std::to_string(s),
+                                 "not a catchable signal"));
+    hub->installed_.push_back(s);
+  }
+  hub->takeover_.resize(NSIG);
+  for (int s : hub->installed_) g_pending[s] = 0;
   g_write_fd = p[1];
   struct sigaction sa {};
-  sa.sa_handler = on_signal;
+  sa.sa_sigaction = handle_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  for (int s : kHandled) {
+  sa.sa_flags = SA_RESTART | SA_SIGINFO;
+  for (int s : hub->installed_) {
     if (::sigaction(s, &sa, nullptr) < 0)
       return fail(Error::from_errno(errno, "sigaction", std::to_string(s)));
   }
@@ -68,7 +90,7 @@ SignalHub::~SignalHub() {
   struct sigaction sa {};
   sa.sa_handler = SIG_DFL;
   sigemptyset(&sa.sa_mask);
-  for (int s : kHandled) ::sigaction(s, &sa, nullptr);
+  for (int s : installed_) ::sigaction(s, &sa, nullptr);
   g_write_fd = -1;
   g_installed = false;
 }
@@ -81,19 +103,40 @@ void SignalHub::on_child_exit(std::function<void(pid_t, int)> callback) {
   child_exit_.push_back(std::move(callback));
 }
 
+void SignalHub::on_signal(int signo, std::function<void(const SignalEvent&)> callback) {
+  if (signo > 0 && signo < NSIG) takeover_[static_cast<size_t>(signo)] = std::move(callback);
+}
+
 void SignalHub::dispatch() {
   char drain[64];
   while (::read(read_end_.get(), drain, sizeof drain) > 0) {
   }
-  if (take(SIGTERM) | take(SIGINT)) stop_.request_stop();
-  if (take(SIGHUP))
-    for (auto& cb : reload_) cb();
-  if (take(SIGCHLD)) {
-    for (;;) {
-      int status = 0;
-      pid_t pid = ::waitpid(-1, &status, WNOHANG);
-      if (pid <= 0) break;
-      for (auto& cb : child_exit_) cb(pid, status);
+  for (int signo : installed_) {
+    SignalEvent event;
+    if (!take(signo, event)) continue;
+    if (auto& cb = takeover_[static_cast<size_t>(signo)]) {
+      cb(event);
+      continue;
+    }
+    switch (signo) {
+      case SIGTERM:
+      case SIGINT:
+        stop_event_ = event;
+        stop_.request_stop();
+        break;
+      case SIGHUP:
+        for (auto& cb : reload_) cb();
+        break;
+      case SIGCHLD:
+        for (;;) {
+          int status = 0;
+          pid_t pid = ::waitpid(-1, &status, WNOHANG);
+          if (pid <= 0) break;
+          for (auto& cb : child_exit_) cb(pid, status);
+        }
+        break;
+      default:
+        break;
     }
   }
 }

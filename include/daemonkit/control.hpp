@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 
 #include "daemonkit/error.hpp"
 #include "daemonkit/result.hpp"
@@ -42,10 +43,26 @@ struct DaemonStatus {
 
 Result<DaemonStatus> query_status(const std::filesystem::path& pidfile);
 
+// Requests carried by queued signals (sigqueue values). daemonkit's
+// supervisor acts on them; any other daemon just sees the signal.
+struct StopRequest {
+  int signal = SIGTERM;  // what the payload's process group gets
+  std::chrono::milliseconds timeout = std::chrono::seconds(10);  // before SIGKILL
+};
+// The value sent with SIGTERM; timeouts are kept in 100 ms units, up to 58 h.
+int encode_stop_request(const StopRequest& request);
+// nullopt unless (code, value) came from encode_stop_request via SI_QUEUE.
+std::optional<StopRequest> decode_stop_request(int code, int value);
+// The value sent with SIGHUP by `reopen`: reopen output files, forward nothing.
+inline constexpr int kReopenRequest = 0x5e0be1;
+
 struct StopOptions {
   int signal = SIGTERM;
   // How long to wait after `signal` before sending SIGKILL.
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
+  // Extra time a supervisor gets, past `timeout`, to SIGKILL its payload's
+  // process group itself and exit, before it is SIGKILLed.
+  std::chrono::milliseconds kill_grace = std::chrono::seconds(2);
   // How long to wait after SIGKILL before giving up.
   std::chrono::milliseconds kill_timeout = std::chrono::seconds(5);
 };
@@ -56,8 +73,10 @@ struct StopResult {
   pid_t pid = 0;
 };
 
-// Signals the lock holder, waits until it has exited (escalating to SIGKILL
-// after the timeout) and removes the pidfile if the daemon left it behind.
+// Sends SIGTERM to the lock holder, queued with encode_stop_request(signal,
+// timeout) so that a supervisor passes `signal` on to its payload's process
+// group; waits until the holder has exited, escalating to SIGKILL after
+// timeout + kill_grace, and removes the pidfile if it was left behind.
 // A daemon that survives SIGKILL too is an error.
 Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopOptions& options);
 

@@ -54,6 +54,8 @@ class Pidfd {
   // Sends `signo` to exactly this process. Returns false (not an error) when
   // the process has already exited.
   Result<bool> send_signal(int signo) const;
+  // The same, as a queued signal (si_code SI_QUEUE) carrying `value`.
+  Result<bool> send_queued(int signo, int value) const;
   // True once the process has exited (it may still be an unreaped zombie:
   // its locks and descriptors are released by then).
   [[nodiscard]] bool has_exited() const;

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <stop_token>
 #include <vector>
@@ -24,12 +25,21 @@
 
 namespace daemonkit {
 
+// One delivered signal, as its siginfo described it.
+struct SignalEvent {
+  int signo = 0;
+  int code = 0;      // si_code: SI_USER for kill(2), SI_QUEUE for sigqueue(3), ...
+  int value = 0;     // si_value.sival_int when code == SI_QUEUE
+  pid_t sender = 0;  // si_pid, when the kernel tells it
+};
+
 class SignalHub {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Installs the handlers. Fails if another hub is installed.
-  static Result<std::unique_ptr<SignalHub>> install();
+  // Installs the handlers for SIGTERM, SIGINT, SIGHUP, SIGCHLD and `extra`.
+  // Fails if another hub is installed.
+  static Result<std::unique_ptr<SignalHub>> install(std::initializer_list<int> extra = {});
   ~SignalHub();
   SignalHub(const SignalHub&) = delete;
   SignalHub& operator=(const SignalHub&) = delete;
@@ -42,6 +52,12 @@ class SignalHub {
   void on_reload(std::function<void()> callback);
   // Called for each child reaped after SIGCHLD, with its wait status.
   void on_child_exit(std::function<void(pid_t, int)> callback);
+  // Takes over `signo` (one of those installed): the callback replaces the
+  // default behaviour above. Signals of one kind that arrive between two
+  // dispatches are delivered once, with the last one's siginfo.
+  void on_signal(int signo, std::function<void(const SignalEvent&)> callback);
+  // The last SIGTERM or SIGINT that requested a stop (signo 0 if none).
+  [[nodiscard]] const SignalEvent& stop_event() const noexcept { return stop_event_; }
 
   // Readable when a signal is waiting to be dispatched; for callers that run
   // their own poll loop.
@@ -66,6 +82,9 @@ class SignalHub {
   std::stop_source stop_;
   std::vector<std::function<void()>> reload_;
   std::vector<std::function<void(pid_t, int)>> child_exit_;
+  std::vector<std::function<void(const SignalEvent&)>> takeover_;  // by signo
+  std::vector<int> installed_;
+  SignalEvent stop_event_;
 };
 
 }  // namespace daemonkit

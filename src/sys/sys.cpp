@@ -14,8 +14,8 @@ int pidfd_open(pid_t pid) noexcept {
   return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
 }
 
-int pidfd_send_signal(int pidfd, int signo) noexcept {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signo, nullptr, 0U));
+int pidfd_send_signal(int pidfd, int signo, siginfo_t* info) noexcept {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signo, info, 0U));
 }
 
 namespace {

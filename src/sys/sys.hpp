@@ -6,6 +6,7 @@
 // like the syscalls they wrap, unless documented otherwise.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <cerrno>
@@ -23,7 +24,7 @@ auto retry_eintr(F call) {
 }
 
 int pidfd_open(pid_t pid) noexcept;
-int pidfd_send_signal(int pidfd, int signo) noexcept;
+int pidfd_send_signal(int pidfd, int signo, siginfo_t* info = nullptr) noexcept;
 
 // Closes every descriptor >= `first` except `keep` (which may be -1).
 // Uses close_range(2); falls back to closing up to the descriptor limit on

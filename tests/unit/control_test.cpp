@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <csignal>
 
 using daemonkit::Error;
 using daemonkit::ErrorKind;
@@ -31,4 +32,27 @@ TEST(ErrorMessage, NamesOperationSubjectAndCause) {
   EXPECT_EQ(Error::because("stop", "pid 7", "the process survived SIGKILL").message(),
             "stop 'pid 7': the process survived SIGKILL");
   EXPECT_EQ(Error::from_errno(ENOMEM, "fork", "").message(), "fork: Cannot allocate memory");
+}
+
+TEST(StopRequest, RoundTripsSignalAndTimeout) {
+  auto v = daemonkit::encode_stop_request({SIGINT, std::chrono::milliseconds(2500)});
+  auto r = daemonkit::decode_stop_request(SI_QUEUE, v);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->signal, SIGINT);
+  EXPECT_EQ(r->timeout, std::chrono::milliseconds(2500));
+  // Rounded up to 100 ms, clamped at 58 hours.
+  r = daemonkit::decode_stop_request(
+      SI_QUEUE, daemonkit::encode_stop_request({SIGTERM, std::chrono::milliseconds(1)}));
+  EXPECT_EQ(r->timeout, std::chrono::milliseconds(100));
+  r = daemonkit::decode_stop_request(
+      SI_QUEUE, daemonkit::encode_stop_request({SIGTERM, std::chrono::hours(1000)}));
+  EXPECT_EQ(r->timeout, std::chrono::milliseconds(209715100));
+}
+
+TEST(StopRequest, IgnoresPlainSignalsAndForeignValues) {
+  auto v = daemonkit::encode_stop_request({SIGTERM, std::chrono::seconds(1)});
+  EXPECT_FALSE(daemonkit::decode_stop_request(SI_USER, v));
+  EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, 0));
+  EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, 12345));
+  EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, daemonkit::kReopenRequest));
 }

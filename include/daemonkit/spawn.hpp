@@ -1,0 +1,72 @@
+// daemonkit/spawn.hpp: starting a payload program, honestly.
+//
+// spawn() forks, applies the requested process attributes in the child and
+// executes the program. It returns only once execve() succeeded (learned over
+// a close-on-exec pipe that the kernel closes on a successful exec), so a
+// missing program, a failing chdir or setuid is an error naming the step, the
+// path and errno, never a child that silently dies.
+//
+// The child starts with default signal dispositions, an empty signal mask,
+// only descriptors 0, 1 and 2, and (by default) its own process group and
+// SIGKILL as its parent-death signal, so it cannot outlive a supervisor that
+// is killed. The code between fork and exec is async-signal-safe
+// (src/spawn/child.cpp).
+#pragma once
+
+#include <sys/types.h>
+
+#include <csignal>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemonkit/detach.hpp"
+#include "daemonkit/fd.hpp"
+#include "daemonkit/parse.hpp"
+#include "daemonkit/result.hpp"
+
+namespace daemonkit {
+
+struct SpawnOptions {
+  std::filesystem::path program;  // executed as is (resolve it first, see find_program)
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // the whole environment, NAME=VALUE
+  // Descriptors that become the child's 0, 1, 2; -1 keeps ours.
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  std::filesystem::path chroot;             // empty: none (needs root)
+  std::filesystem::path working_directory;  // empty: unchanged; inside chroot if set
+  std::optional<mode_t> umask;
+  std::optional<Credentials> credentials;
+  std::optional<int> nice;  // absolute niceness
+  std::vector<ResourceLimit> limits;
+  std::optional<int> oom_score_adj;  // -1000..1000
+  bool no_new_privs = false;
+  bool new_process_group = true;      // the child leads a process group of its own
+  int parent_death_signal = SIGKILL;  // 0: none
+  // Make the child's group the foreground group of the terminal on its
+  // standard input, if that is a terminal (for `run` on a terminal).
+  bool take_terminal = false;
+};
+
+struct Child {
+  pid_t pid = 0;
+  Pidfd handle;  // never reused: signal and wait through it
+};
+
+// Starts the program; see the file comment. Errors from exec (ENOENT,
+// EACCES, ENOEXEC) have ErrorKind::not_installed.
+Result<Child> spawn(const SpawnOptions& options);
+
+// Resolves PROGRAM like a shell does: a name containing '/' is taken as is
+// (relative to the current directory), anything else is searched in `path`
+// (a $PATH-style list). The result must be an executable regular file;
+// otherwise the error has ErrorKind::not_installed and names the program.
+// With `root` set, paths are looked up inside that directory and the result
+// is the path inside it.
+Result<std::filesystem::path> find_program(const std::string& program, std::string_view path,
+                                           const std::filesystem::path& root = {});
+
+}  // namespace daemonkit

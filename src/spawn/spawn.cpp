@@ -1,0 +1,186 @@
+// src/spawn/spawn.cpp: the parent's side of spawn(), and find_program().
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <string>
+
+#include "daemonkit/spawn.hpp"
+#include "spawn/child.hpp"
+#include "sys/sys.hpp"
+
+namespace daemonkit {
+
+namespace {
+
+constexpr std::array<const char*, detail::kStepCount> kStepNames = {
+    "start (the supervisor died)",
+    "create a process group for",
+    "give the terminal to",
+    "set the OOM score adjustment of",
+    "set a resource limit of",
+    "set the niceness of",
+    "change root for",
+    "change directory for",
+    "set supplementary groups of",
+    "set the group id of",
+    "set the user id of",
+    "set no_new_privs for",
+    "set up standard streams of",
+    "execute",
+};
+
+// Duplicates `fd` to a descriptor >= 3 (close-on-exec), so that the child
+// can dup2 it onto 0-2 without clobbering another source.
+Result<UniqueFd> above_stdio(int fd) {
+  if (fd < 0) return UniqueFd();
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) return fail(Error::from_errno(errno, "duplicate descriptor", std::to_string(fd)));
+  return UniqueFd(copy);
+}
+
+bool is_executable_file(const std::filesystem::path& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+}
+
+}  // namespace
+
+Result<std::filesystem::path> find_program(const std::string& program, std::string_view path,
+                                           const std::filesystem::path& root) {
+  auto not_installed = [&](const std::string& why) {
+    return fail(Error::because("execute", program, why, ErrorKind::not_installed));
+  };
+  if (program.empty()) return not_installed("empty program name");
+  auto inside = [&](const std::filesystem::path& p) {
+    return root.empty() ? p : root / p.relative_path();
+  };
+  if (program.find('/') != std::string::npos) {
+    std::filesystem::path p = program;
+    if (root.empty()) {
+      std::error_code ec;
+      if (!p.is_absolute()) p = std::filesystem::absolute(p, ec);
+    } else if (!p.is_absolute()) {
+      p = "/" / p;  // relative to the new root's "/" (the payload's --chdir comes later)
+    }
+    struct stat st {};
+    if (::stat(inside(p).c_str(), &st) < 0) return not_installed(std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) return not_installed("not a regular file");
+    if (::access(inside(p).c_str(), X_OK) < 0) return not_installed(std::strerror(errno));
+    return p;
+  }
+  size_t start = 0;
+  for (;;) {
+    size_t colon = path.find(':', start);
+    std::string_view dir =
+        path.substr(start, colon == std::string_view::npos ? colon : colon - start);
+    std::filesystem::path candidate =
+        std::filesystem::path(dir.empty() ? "." : std::string(dir)) / program;
+    if (candidate.is_absolute() || root.empty()) {
+      if (is_executable_file(inside(candidate))) {
+        std::error_code ec;
+        return candidate.is_absolute() ? candidate : std::filesystem::absolute(candidate, ec);
+      }
+    }
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  return not_installed("not found in PATH");
+}
+
+Result<Child> spawn(const SpawnOptions& options) {
+  // Everything the child needs, computed before fork.
+  const std::string program = options.program.string();
+  std::vector<char*> argv;
+  for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const std::string chroot_dir = options.chroot.string();
+  const std::string workdir = options.working_directory.string();
+  const std::string oom = options.oom_score_adj ? std::to_string(*options.oom_score_adj) : "";
+  std::vector<detail::SpawnLimit> limits;
+  for (const auto& l : options.limits)
+    limits.push_back({l.resource, static_cast<rlim_t>(l.soft), static_cast<rlim_t>(l.hard)});
+
+  std::array<UniqueFd, 3> stdio;
+  int sources[3] = {options.stdin_fd, options.stdout_fd, options.stderr_fd};
+  for (size_t i = 0; i < 3; ++i) {
+    auto copy = above_stdio(sources[i]);
+    if (!copy) return fail(std::move(copy).error());
+    stdio[i] = std::move(*copy);
+  }
+
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) < 0) return fail(Error::from_errno(errno, "pipe2", ""));
+  UniqueFd status_read(pipefd[0]);
+  UniqueFd status_write(pipefd[1]);
+
+  detail::SpawnPlan plan;
+  plan.program = program.c_str();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  for (size_t i = 0; i < 3; ++i) plan.stdio[i] = stdio[i].get();
+  plan.chroot = chroot_dir.empty() ? nullptr : chroot_dir.c_str();
+  plan.working_directory = workdir.empty() ? nullptr : workdir.c_str();
+  plan.set_umask = options.umask.has_value();
+  plan.umask = options.umask.value_or(022);
+  if (options.credentials) {
+    plan.switch_user = true;
+    plan.uid = options.credentials->uid;
+    plan.gid = options.credentials->gid;
+    plan.groups = options.credentials->groups.data();
+    plan.group_count = options.credentials->groups.size();
+  }
+  plan.set_nice = options.nice.has_value();
+  plan.nice = options.nice.value_or(0);
+  plan.limits = limits.data();
+  plan.limit_count = limits.size();
+  plan.oom_score_adj = oom.empty() ? nullptr : oom.c_str();
+  plan.no_new_privs = options.no_new_privs;
+  plan.new_process_group = options.new_process_group;
+  plan.parent_death_signal = options.parent_death_signal;
+  plan.parent = ::getpid();
+  plan.take_terminal = options.take_terminal;
+  plan.status_fd = status_write.get();
+
+  // No handler of ours may run in the child: block everything around fork.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::fork();
+  if (pid == 0) detail::run_spawn_child(plan);
+  int fork_errno = errno;
+  if (pid > 0 && options.new_process_group) ::setpgid(pid, pid);  // no race with the child
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return fail(Error::from_errno(fork_errno, "fork", ""));
+
+  // Open the handle before the child can be reaped by anyone: it is our
+  // child, so its pid stays ours until we wait for it.
+  auto handle = Pidfd::open(pid);
+  status_write.reset();
+  detail::SpawnFailure failure;
+  ssize_t n = sys::retry_eintr([&] { return ::read(status_read.get(), &failure, sizeof failure); });
+  if (n == static_cast<ssize_t>(sizeof failure)) {
+    (void)sys::retry_eintr([&] { return ::waitpid(pid, nullptr, 0); });
+    const char* step = failure.step < kStepNames.size() ? kStepNames[failure.step] : "start";
+    Error e = Error::from_errno(failure.code, step, program);
+    if (failure.step == detail::kStepExec && (failure.code == ENOENT || failure.code == EACCES ||
+                                              failure.code == ENOEXEC || failure.code == ENOTDIR))
+      e.kind = ErrorKind::not_installed;
+    return fail(std::move(e));
+  }
+  if (!handle) {
+    ::kill(pid, SIGKILL);
+    (void)sys::retry_eintr([&] { return ::waitpid(pid, nullptr, 0); });
+    return fail(std::move(handle).error());
+  }
+  return Child{pid, std::move(*handle)};
+}
+
+}  // namespace daemonkit
