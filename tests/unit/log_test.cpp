@@ -99,3 +99,31 @@ TEST(Notify, UnsetSocketIsNotAnError) {
   ASSERT_TRUE(sent);
   EXPECT_FALSE(*sent);
 }
+
+TEST(NotifyListener, ReceivesDatagramsWithTheSendersPid) {
+  auto listener = daemonkit::NotifyListener::open();
+  ASSERT_TRUE(listener) << listener.error().message();
+  EXPECT_EQ(listener->address().rfind("@daemonkit-notify/", 0), 0U);
+  auto none = listener->receive();
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  ASSERT_TRUE(daemonkit::notify_to(listener->address(), "STATUS=warming up\nREADY=1"));
+  auto got = listener->receive();
+  ASSERT_TRUE(got);
+  ASSERT_TRUE(*got);
+  EXPECT_EQ((*got)->sender, ::getpid());
+  auto m = daemonkit::parse_notify((*got)->text);
+  EXPECT_TRUE(m.ready);
+  EXPECT_FALSE(m.watchdog);
+  EXPECT_EQ(m.status, "warming up");
+}
+
+TEST(ParseNotify, KnownAssignmentsOnly) {
+  auto m =
+      daemonkit::parse_notify("RELOADING=1\nMONOTONIC_USEC=5\nWATCHDOG=1\nREADY=0\nSTOPPING=1");
+  EXPECT_TRUE(m.reloading);
+  EXPECT_TRUE(m.watchdog);
+  EXPECT_TRUE(m.stopping);
+  EXPECT_FALSE(m.ready);
+  EXPECT_FALSE(m.status);
+}
