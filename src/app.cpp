@@ -339,6 +339,10 @@ int App::daemon_main(Daemon& daemon, const std::filesystem::path& log) {
 }
 
 int App::run_foreground(const Invocation& inv) {
+  // Handlers first: a SIGTERM that arrives once the pidfile is locked must
+  // end in a clean stop, not in a pidfile left behind.
+  auto hub = SignalHub::install();
+  if (!hub) return report(hub.error(), "run");
   std::optional<LockedPidfile> pidfile;
   if (!inv.pidfile.empty()) {
     auto acquired = LockedPidfile::acquire(inv.pidfile);
@@ -355,16 +359,13 @@ int App::run_foreground(const Invocation& inv) {
       return report(w.error(), "run");
     }
   }
-  auto fail_run = [&](const Error& e) {
-    if (pidfile) (void)pidfile->remove();
-    return report(e, "run");
-  };
-  auto hub = SignalHub::install();
-  if (!hub) return fail_run(hub.error());
   Logger logger;
   if (!inv.log.empty()) {
     auto sink = FileSink::open(inv.log);
-    if (!sink) return fail_run(sink.error());
+    if (!sink) {
+      if (pidfile) (void)pidfile->remove();
+      return report(sink.error(), "run");
+    }
     logger.set_sink(std::move(*sink));
   }
   (*hub)->on_reload([&logger] {
@@ -396,6 +397,8 @@ int App::stop(const Invocation& inv, bool quiet_if_not_running) {
     case StopResult::Outcome::stopped:
       break;
   }
+  if (stopped->cleanup_error)
+    print_line(stderr, name_ + ": warning: " + stopped->cleanup_error->message());
   return 0;
 }
 

@@ -51,8 +51,8 @@ Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopO
   }
   // The daemon removes its pidfile on a clean exit; after SIGKILL (or a
   // crash long ago) we do, unless a new daemon has locked it meanwhile.
-  auto removed = remove_stale_pidfile(pidfile);
-  if (!removed) return fail(std::move(removed).error());
+  if (auto removed = remove_stale_pidfile(pidfile); !removed)
+    result.cleanup_error = std::move(removed).error();
   return result;
 }
 

@@ -60,7 +60,9 @@ std::optional<pid_t> parse_pid(std::string_view text, pid_t max_pid) {
   return static_cast<pid_t>(value);
 }
 
-Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path) {
+namespace {
+
+Result<PidfileInfo> inspect_once(const std::filesystem::path& path) {
   PidfileInfo info;
   // O_NONBLOCK: a FIFO planted at the path must not hang us.
   UniqueFd fd(sys::retry_eintr([&] {
@@ -91,6 +93,23 @@ Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path) {
   return info;
 }
 
+bool names_its_holder(const PidfileInfo& info) {
+  return info.lock != PidfileInfo::Lock::locked || info.holder == 0 || info.recorded == info.holder;
+}
+
+}  // namespace
+
+Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path) {
+  // A lock holder that the file does not name is, for a few microseconds, a
+  // daemon that has locked but not yet written its pid, or a `stop` that
+  // removes a stale file under the lock. Look again for up to a second.
+  auto info = inspect_once(path);
+  for (int i = 0; i < 100 && info && !names_its_holder(*info); ++i) {
+    ::usleep(10 * 1000);
+    info = inspect_once(path);
+  }
+  return info;
+}
 Result<std::optional<Pidfd>> open_lock_holder(const std::filesystem::path& path) {
   // Open the pidfd first, then confirm the lock is still held by that pid
   // and the process is still alive; the other order lets a reused pid be

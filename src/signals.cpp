@@ -79,18 +79,22 @@ Result<std::unique_ptr<SignalHub>> SignalHub::install(std::initializer_list<int>
   sa.sa_sigaction = handle_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART | SA_SIGINFO;
-  for (int s : hub->installed_) {
-    if (::sigaction(s, &sa, nullptr) < 0)
+  sigset_t handled;
+  sigemptyset(&handled);
+  hub->previous_.resize(hub->installed_.size());
+  for (size_t i = 0; i < hub->installed_.size(); ++i) {
+    int s = hub->installed_[i];
+    if (::sigaction(s, &sa, &hub->previous_[i]) < 0)
       return fail(Error::from_errno(errno, "sigaction", std::to_string(s)));
+    sigaddset(&handled, s);
   }
+  // A signal inherited as blocked would never reach us.
+  ::sigprocmask(SIG_UNBLOCK, &handled, nullptr);
   return hub;
 }
 
 SignalHub::~SignalHub() {
-  struct sigaction sa {};
-  sa.sa_handler = SIG_DFL;
-  sigemptyset(&sa.sa_mask);
-  for (int s : installed_) ::sigaction(s, &sa, nullptr);
+  for (size_t i = 0; i < previous_.size(); ++i) ::sigaction(installed_[i], &previous_[i], nullptr);
   g_write_fd = -1;
   g_installed = false;
 }

@@ -71,6 +71,8 @@ struct StopResult {
   enum class Outcome { stopped, killed, not_running };
   Outcome outcome = Outcome::not_running;
   pid_t pid = 0;
+  // The daemon is gone, but its leftover pidfile could not be removed.
+  std::optional<Error> cleanup_error;
 };
 
 // Sends SIGTERM to the lock holder, queued with encode_stop_request(signal,

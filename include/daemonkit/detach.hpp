@@ -11,7 +11,9 @@
 // `ready`, `already running (pid N)` or `failed: <step>: <cause>`.
 //
 // Preconditions: call it before starting threads (as with fork(2) in
-// general); the code between fork and the body is async-signal-safe.
+// general). The steps between fork and the daemon (src/detach/child.cpp) are
+// async-signal-safe; only the small setup that hands over to the body
+// allocates, which is safe because the process is single-threaded.
 #pragma once
 
 #include <sys/types.h>
@@ -87,11 +89,12 @@ struct Started {
   pid_t pid = 0;  // the daemon, or the process already holding the pidfile
 };
 
-// In the original process: returns once the daemon reported (or failed, or
-// missed `ready_timeout`, in which case it is killed and its pidfile
-// removed). In the daemon: runs `body` and exits with its return value;
-// never returns there. A body that returns without calling ready() or
-// fail() makes detach() fail with "exited before it was ready".
+// In the original process: returns once the daemon reported ready, or once
+// it reported "already running" or a failure and has exited, or once it
+// missed `ready_timeout` (it is then killed and its pidfile removed). In the
+// daemon: runs `body` and exits with its return value; never returns there.
+// A body that returns or throws without calling ready() or fail() makes
+// detach() fail ("exited before it was ready", "uncaught exception").
 Result<Started> detach(const DetachOptions& options, const std::function<int(Daemon&)>& body);
 
 }  // namespace daemonkit

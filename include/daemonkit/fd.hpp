@@ -47,6 +47,9 @@ class Pidfd {
   // Opens a handle to the process that has `pid` now. "No such process" is an
   // error with code ESRCH; kernels without pidfd_open give ENOSYS.
   static Result<Pidfd> open(pid_t pid);
+  // Takes ownership of a pidfd obtained elsewhere (e.g. received over a
+  // socket) for the process `pid`.
+  static Pidfd adopt(UniqueFd fd, pid_t pid) { return Pidfd(std::move(fd), pid); }
 
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }

@@ -41,13 +41,16 @@ struct PidfileInfo {
 
 // Reads the pidfile at `path` without creating, locking or following a
 // symbolic link. A missing file is an answer (no_file); an unreadable one, a
-// symbolic link, or a non-regular file is an error.
+// symbolic link, or a non-regular file is an error. A locked file that does
+// not (yet) name its holder is looked at again for up to a second, since a
+// daemon writes its pid right after locking.
 Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path);
 
-// The process that holds a pidfile's lock, confirmed: the handle was opened
-// first, and the kernel still named that pid as the lock holder afterwards
-// while the process was alive, so a reused pid can never be signalled.
-// nullopt when nothing holds the lock.
+// The process that holds a pidfile's lock, confirmed: the file names it, the
+// handle was opened first, and the kernel still named that pid as the lock
+// holder afterwards while the process was alive, so a reused pid can never be
+// signalled. nullopt when nothing holds the lock; an error when the holder is
+// not the pid the file names.
 Result<std::optional<Pidfd>> open_lock_holder(const std::filesystem::path& path);
 
 // Removes the pidfile at `path` if nothing holds its lock and it holds a

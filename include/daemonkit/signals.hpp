@@ -7,11 +7,14 @@
 // waits: SIGTERM/SIGINT request a stop on the hub's std::stop_source,
 // SIGHUP runs the reload callbacks, SIGCHLD reaps exited children.
 //
-// At most one SignalHub exists at a time (handlers are process-wide); its
-// destructor restores the default dispositions.
+// At most one SignalHub exists at a time (handlers are process-wide).
+// install() unblocks the signals it handles; the destructor restores the
+// dispositions that were in place before.
 #pragma once
 
 #include <sys/types.h>
+
+#include <signal.h>
 
 #include <chrono>
 #include <functional>
@@ -84,6 +87,7 @@ class SignalHub {
   std::vector<std::function<void(pid_t, int)>> child_exit_;
   std::vector<std::function<void(const SignalEvent&)>> takeover_;  // by signo
   std::vector<int> installed_;
+  std::vector<struct sigaction> previous_;  // by position in installed_
   SignalEvent stop_event_;
 };
 

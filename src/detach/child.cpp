@@ -19,6 +19,9 @@ namespace daemonkit::detail {
 
 namespace {
 
+// The report channel's descriptor in this process (moved above 0-2).
+int g_report = -1;
+
 [[noreturn]] void report_and_exit(const ChildPlan& plan, int pidfile_fd, const char* op,
                                   const char* subject, int code,
                                   const char* detail = nullptr) noexcept {
@@ -26,8 +29,19 @@ namespace {
   // the failure nothing of this attempt is left behind.
   if (pidfile_fd >= 0) sys::unlink_pidfile(plan.pidfile, pidfile_fd);
   ErrorKind kind = (code == EACCES || code == EPERM) ? ErrorKind::privilege : ErrorKind::failure;
-  send_report(plan.report_fd, make_failure(op, subject, code, detail, kind));
+  send_report(g_report, make_failure(op, subject, code, detail, kind));
   _exit(1);
+}
+
+// Descriptors 0-2 must be open before anything else is opened: otherwise
+// the pidfile could land on one of them and lose its lock when the standard
+// streams are redirected.
+void fill_standard_descriptors() noexcept {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int opened = ::open("/dev/null", O_RDWR | O_NOCTTY);  // takes the lowest: `fd`
+    if (opened >= 0 && opened != fd) ::close(opened);
+  }
 }
 
 // Opens `path` and moves it onto `target` (0, 1 or 2).
@@ -67,32 +81,38 @@ void drop_privileges(const ChildPlan& plan, int pidfile_fd) noexcept {
 
 }  // namespace
 
-int become_daemon(const ChildPlan& plan) noexcept {
+DaemonFds become_daemon(const ChildPlan& plan) noexcept {
   // Nothing may interrupt the steps below; the body unblocks (or we do at
   // the end) once dispositions are sane again.
   sigset_t all;
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   sys::reset_signal_dispositions();
+  g_report = sys::move_above_stdio(plan.report_fd);
+  if (g_report < 0) _exit(1);  // nothing to report through
+  fill_standard_descriptors();
 
   if (::setsid() < 0) report_and_exit(plan, -1, "setsid", "", errno);
   pid_t pid = ::fork();
   if (pid < 0) report_and_exit(plan, -1, "fork", "", errno);
   if (pid > 0) _exit(0);  // the session leader leaves; the daemon can never get a tty
 
-  // From here on we are the daemon.
-  send_report(plan.report_fd, make_report(Report::Kind::forked, ::getpid()));
+  // From here on we are the daemon. Hand the caller a pidfd of ourselves:
+  // the only handle that stays right whatever happens to us later.
+  int self = sys::pidfd_open(::getpid());
+  send_report(g_report, make_report(Report::Kind::forked, ::getpid()), self);
+  if (self >= 0) ::close(self);
 
   if (sys::retry_eintr([&] { return ::chdir(plan.working_directory); }) < 0)
     report_and_exit(plan, -1, "change directory to", plan.working_directory, errno);
   ::umask(plan.umask);
-  sys::close_from(3, plan.report_fd);
+  sys::close_from(3, g_report);
 
   int pidfile_fd = -1;
   if (plan.pidfile != nullptr) {
     sys::PidfileLock lock = sys::acquire_pidfile(plan.pidfile);
     if (lock.fd < 0 && lock.err == 0) {
-      send_report(plan.report_fd,
+      send_report(g_report,
                   make_report(Report::Kind::already_running, lock.holder > 0 ? lock.holder : 0));
       _exit(0);
     }
@@ -120,7 +140,7 @@ int become_daemon(const ChildPlan& plan) noexcept {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
   }
-  return pidfile_fd;
+  return DaemonFds{g_report, pidfile_fd};
 }
 
 }  // namespace daemonkit::detail

@@ -27,11 +27,15 @@ struct ChildPlan {
   bool keep_signals_blocked = false;
 };
 
+struct DaemonFds {
+  int report = -1;   // the report channel (moved above 0-2)
+  int pidfile = -1;  // the locked pidfile, or -1 when the plan has none
+};
+
 // Runs in the first child, right after fork. Becomes a new session, forks
 // the daemon and exits; returns only in the daemon, after every step of the
-// plan succeeded, with the locked pidfile's descriptor (or -1 when the plan
-// has no pidfile). A failing step is reported over plan.report_fd and the
+// plan succeeded. A failing step is reported over the report channel and the
 // process exits. Async-signal-safe.
-int become_daemon(const ChildPlan& plan) noexcept;
+DaemonFds become_daemon(const ChildPlan& plan) noexcept;
 
 }  // namespace daemonkit::detail

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <string>
 
 #include "daemonkit/detach.hpp"
@@ -132,22 +134,49 @@ void abandon(const std::optional<Pidfd>& daemon, const std::filesystem::path& pi
   if (!pidfile.empty()) (void)remove_stale_pidfile(pidfile);
 }
 
-// Waits (bounded) until the daemon closed its end: it has exited.
-void wait_for_hangup(int fd) {
+// After its last report the daemon exits: wait until it has (bounded), so
+// that "failed" and "already running" mean no process of ours is left.
+void wait_until_gone(const std::optional<Pidfd>& daemon, int channel) {
+  if (daemon) {
+    (void)daemon->wait_for_exit(std::chrono::seconds(5));
+    return;
+  }
   struct pollfd p {
-    fd, POLLIN, 0
+    channel, POLLRDHUP, 0
   };
-  using clock = std::chrono::steady_clock;
-  const auto deadline = clock::now() + std::chrono::seconds(2);
-  while (clock::now() < deadline) {
-    int n = ::poll(&p, 1, 100);
-    if (n < 0 && errno != EINTR) return;
-    if (n > 0) {
-      if (p.revents & (POLLHUP | POLLERR)) return;
-      std::array<std::byte, sizeof(Report)> sink{};
-      if (::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT) == 0) return;
+  (void)::poll(&p, 1, 5000);
+}
+
+// Receives one report and, with `forked`, the daemon's pidfd.
+ssize_t receive(int channel, std::array<std::byte, sizeof(Report) + 1>& buf, UniqueFd& passed) {
+  struct iovec iov {
+    buf.data(), buf.size()
+  };
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int))];
+  } control{};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof control.bytes;
+  ssize_t n = sys::retry_eintr([&] { return ::recvmsg(channel, &msg, MSG_CMSG_CLOEXEC); });
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      passed.reset(fd);
     }
   }
+  return n;
+}
+
+std::string describe_wait_status(int status) {
+  if (WIFEXITED(status)) return "exited with " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "ended";
 }
 
 }  // namespace
@@ -155,7 +184,8 @@ void wait_for_hangup(int fd) {
 Result<Started> detach(const DetachOptions& options, const std::function<int(Daemon&)>& body) {
   // Resolve everything before forking: the children must not allocate, and
   // relative paths mean the caller's working directory, not "/".
-  const std::string pidfile = absolute_from_here(options.pidfile).string();
+  const std::filesystem::path pidfile_path = absolute_from_here(options.pidfile);
+  const std::string pidfile = pidfile_path.string();
   const std::string in = absolute_from_here(options.stdin_path).string();
   const std::string out = absolute_from_here(options.stdout_path).string();
   const std::string err = absolute_from_here(options.stderr_path).string();
@@ -189,19 +219,24 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
   pid_t child = ::fork();
   if (child < 0) return fail(Error::from_errno(errno, "fork", ""));
   if (child == 0) {
-    (void)mine.release();
-    ::close(sv[0]);
-    int pidfile_fd = detail::become_daemon(plan);
-    // The daemon. From here the process is single-threaded and may allocate.
-    std::optional<LockedPidfile> locked;
-    if (pidfile_fd >= 0) locked.emplace(pidfile, UniqueFd(pidfile_fd));
+    ::close(mine.release());
+    (void)theirs.release();
+    detail::DaemonFds fds = detail::become_daemon(plan);
+    // The daemon. The body may allocate: the caller promised no threads.
     int rc = 1;
     {
-      Daemon daemon(std::move(theirs), std::move(locked));
-      rc = body(daemon);
-      if (!daemon.reported()) {
-        daemon.fail(Error::because("start", "", "the daemon exited before it was ready"));
+      std::optional<LockedPidfile> locked;
+      if (fds.pidfile >= 0) locked.emplace(pidfile_path, UniqueFd(fds.pidfile));
+      Daemon daemon(UniqueFd(fds.report), std::move(locked));
+      try {
+        rc = body(daemon);
+      } catch (const std::exception& e) {
+        daemon.fail(Error::because("start", "", std::string("uncaught exception: ") + e.what()));
+      } catch (...) {
+        daemon.fail(Error::because("start", "", "uncaught exception"));
       }
+      if (!daemon.reported())
+        daemon.fail(Error::because("start", "", "the daemon exited before it was ready"));
     }
     std::fflush(nullptr);
     _exit(rc);
@@ -209,7 +244,8 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
 
   theirs.reset();
   int status = 0;
-  (void)sys::retry_eintr([&] { return ::waitpid(child, &status, 0); });
+  if (sys::retry_eintr([&] { return ::waitpid(child, &status, 0); }) < 0)
+    return fail(Error::from_errno(errno, "wait for", "pid " + std::to_string(child)));
 
   std::optional<Pidfd> daemon;
   using clock = std::chrono::steady_clock;
@@ -222,49 +258,61 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
     int n = left <= 0 ? 0 : ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return fail(Error::from_errno(errno, "wait for the daemon", ""));
+      int e = errno;
+      abandon(daemon, pidfile_path);
+      return fail(Error::from_errno(e, "wait for the daemon", ""));
     }
     if (n == 0) {
       if (clock::now() < deadline) continue;
-      abandon(daemon, pidfile);
+      abandon(daemon, pidfile_path);
       return fail(Error::because("start", "",
                                  "the daemon was not ready within " +
                                      std::to_string(options.ready_timeout.count()) +
                                      " ms; it was killed"));
     }
     std::array<std::byte, sizeof(Report) + 1> buf{};
-    ssize_t got = sys::retry_eintr([&] { return ::recv(mine.get(), buf.data(), buf.size(), 0); });
-    if (got < 0) return fail(Error::from_errno(errno, "read report from the daemon", ""));
+    UniqueFd passed;
+    ssize_t got = receive(mine.get(), buf, passed);
+    if (got < 0) {
+      int e = errno;
+      abandon(daemon, pidfile_path);
+      return fail(Error::from_errno(e, "read the daemon's report", ""));
+    }
     if (got == 0) {
       // The daemon vanished without a word (killed, or crashed).
-      abandon(daemon, pidfile);
-      if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-        return fail(Error::because("start", "", "the daemon's parent failed"));
+      abandon(daemon, pidfile_path);
+      if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        return fail(
+            Error::because("start", "", "the daemon's parent " + describe_wait_status(status)));
       return fail(Error::because("start", "", "the daemon exited before it was ready"));
     }
     auto report = detail::decode_report(std::span(buf.data(), static_cast<size_t>(got)));
     if (!report) {
-      abandon(daemon, pidfile);
+      abandon(daemon, pidfile_path);
       return fail(Error::because("start", "", "the daemon sent a malformed report"));
     }
     switch (report->kind) {
-      case Report::Kind::forked: {
-        // Take a handle now: the daemon is alive as long as its end of the
-        // socket is open, which we check after opening the handle.
-        auto handle = Pidfd::open(report->pid);
-        struct pollfd q {
-          mine.get(), POLLIN, 0
-        };
-        bool hung_up = ::poll(&q, 1, 0) > 0 && (q.revents & POLLHUP) != 0;
-        if (handle && !hung_up) daemon.emplace(std::move(*handle));
+      case Report::Kind::forked:
+        if (passed) {
+          daemon.emplace(Pidfd::adopt(std::move(passed), report->pid));
+        } else if (auto handle = Pidfd::open(report->pid)) {
+          // No pidfd came along (pidfd_open failed in the daemon): ours is
+          // right only if the daemon was still alive after we opened it,
+          // which its open end of the channel shows.
+          struct pollfd q {
+            mine.get(), POLLRDHUP, 0
+          };
+          if (!(::poll(&q, 1, 0) > 0 && (q.revents & (POLLRDHUP | POLLHUP)) != 0))
+            daemon.emplace(std::move(*handle));
+        }
         break;
-      }
       case Report::Kind::ready:
         return Started{Started::How::started, report->pid};
       case Report::Kind::already_running:
+        wait_until_gone(daemon, mine.get());
         return Started{Started::How::already_running, report->pid};
       case Report::Kind::failed:
-        wait_for_hangup(mine.get());
+        wait_until_gone(daemon, mine.get());
         return fail(detail::error_from(*report));
     }
   }

@@ -44,8 +44,27 @@ Report make_failure(const char* op, const char* subject, int code, const char* d
   return r;
 }
 
-int send_report(int fd, const Report& report) noexcept {
-  ssize_t n = sys::retry_eintr([&] { return ::send(fd, &report, sizeof report, MSG_NOSIGNAL); });
+int send_report(int fd, const Report& report, int passed_fd) noexcept {
+  struct iovec iov {
+    const_cast<Report*>(&report), sizeof report
+  };
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int))];
+  } control{};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (passed_fd >= 0) {
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &passed_fd, sizeof passed_fd);
+  }
+  ssize_t n = sys::retry_eintr([&] { return ::sendmsg(fd, &msg, MSG_NOSIGNAL); });
   return n == static_cast<ssize_t>(sizeof report) ? 0 : -1;
 }
 

@@ -34,8 +34,9 @@ struct Report {
 Report make_report(Report::Kind kind, pid_t pid) noexcept;
 Report make_failure(const char* op, const char* subject, int code, const char* detail = nullptr,
                     ErrorKind kind = ErrorKind::failure) noexcept;
-// Sends one report; never raises SIGPIPE. Returns 0 or -1.
-int send_report(int fd, const Report& report) noexcept;
+// Sends one report; never raises SIGPIPE. Returns 0 or -1. With
+// `passed_fd` >= 0, the descriptor travels along (SCM_RIGHTS).
+int send_report(int fd, const Report& report, int passed_fd = -1) noexcept;
 
 // Validates raw bytes: exact size, magic, known kind, NUL-terminated text.
 std::optional<Report> decode_report(std::span<const std::byte> bytes);

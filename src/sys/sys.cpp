@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace daemonkit::sys {
@@ -98,17 +99,79 @@ pid_t lock_holder(int fd) noexcept {
   return fl.l_pid > 0 ? fl.l_pid : -1;
 }
 
+pid_t read_pidfile_pid(int fd) noexcept {
+  char buf[16];
+  ssize_t n = retry_eintr([&] { return ::pread(fd, buf, sizeof buf, 0); });
+  if (n <= 0) return 0;
+  long long v = 0;
+  ssize_t i = 0;
+  for (; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i) v = v * 10 + (buf[i] - '0');
+  if (i == 0 || i > 10 || (i < n && buf[i] != '\n')) return 0;
+  return v > 1 && v <= 4194304 ? static_cast<pid_t>(v) : 0;
+}
+
+int move_above_stdio(int fd) noexcept {
+  if (fd < 0 || fd > 2) return fd;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return moved;
+}
+
+namespace {
+
+bool same_file(const char* path, const struct stat& st) noexcept {
+  struct stat now {};
+  return ::lstat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino;
+}
+
+void sleep_briefly() noexcept {
+  struct timespec ts {
+    0, 10 * 1000 * 1000
+  };
+  ::nanosleep(&ts, nullptr);
+}
+
+// Closes `fd` and, if this call created the file, unlinks it again, so a
+// failed attempt leaves nothing behind.
+void give_up(const char* path, int fd, bool created, const struct stat* st) noexcept {
+  int saved = errno;
+  if (created && st != nullptr && same_file(path, *st)) ::unlink(path);
+  ::close(fd);
+  errno = saved;
+}
+
+}  // namespace
+
 PidfileLock acquire_pidfile(const char* path) noexcept {
   // A daemon that is exiting unlinks its pidfile while it still holds the
   // lock; if we opened the old inode just before that, our lock would guard a
   // file nobody can find. Checking that the path still names the locked inode
-  // closes that gap; a few rounds are enough since each one needs a daemon to
-  // exit in between.
-  for (int attempt = 0; attempt < 100; ++attempt) {
+  // closes that gap. A holder that the file does not name yet is either a
+  // daemon between locking and writing its pid, or a `stop` removing a stale
+  // file: both last microseconds, so look again a little later (bounded).
+  int patience = 100;  // 10 ms naps: one second
+  for (int attempt = 0; attempt < 1000; ++attempt) {
     PidfileLock r;
-    int fd = retry_eintr([&] {
-      return ::open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
-    });
+    bool created = false;
+    int fd = retry_eintr(
+        [&] { return ::open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); });
+    if (fd < 0 && errno == ENOENT) {
+      fd = retry_eintr([&] {
+        return ::open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+      });
+      if (fd < 0 && errno == EEXIST) continue;  // created by someone else meanwhile
+      created = fd >= 0;
+    }
+    if (fd < 0) {
+      r.err = errno;
+      r.what = "open";
+      return r;
+    }
+    // Never hold the lock on 0-2: redirecting a standard stream would close
+    // it, and closing any descriptor of the file drops a POSIX lock.
+    fd = move_above_stdio(fd);
     if (fd < 0) {
       r.err = errno;
       r.what = "open";
@@ -118,14 +181,14 @@ PidfileLock acquire_pidfile(const char* path) noexcept {
     if (::fstat(fd, &st) < 0) {
       r.err = errno;
       r.what = "stat";
-      ::close(fd);
+      give_up(path, fd, false, nullptr);
       return r;
     }
     if (!S_ISREG(st.st_mode)) {
       r.err = EINVAL;
       r.what = "use as pidfile";
       r.detail = "not a regular file";
-      ::close(fd);
+      give_up(path, fd, false, nullptr);
       return r;
     }
     if (st.st_nlink > 1) {
@@ -133,7 +196,7 @@ PidfileLock acquire_pidfile(const char* path) noexcept {
       r.err = EMLINK;
       r.what = "use as pidfile";
       r.detail = "it has several hard links";
-      ::close(fd);
+      give_up(path, fd, false, nullptr);
       return r;
     }
     struct flock fl {};
@@ -143,21 +206,28 @@ PidfileLock acquire_pidfile(const char* path) noexcept {
       int e = errno;
       if (e == EAGAIN || e == EACCES) {
         pid_t holder = lock_holder(fd);
+        bool current = same_file(path, st);
+        pid_t recorded = read_pidfile_pid(fd);
         ::close(fd);
-        if (holder == 0) continue;  // released meanwhile: try again
+        if (holder == 0 || !current) continue;  // released, or the holder is leaving
+        if (holder > 0 && holder != recorded && patience-- > 0) {
+          sleep_briefly();
+          continue;
+        }
         r.holder = holder < 0 ? -1 : holder;
         return r;
       }
+      errno = e;
+      give_up(path, fd, created, &st);
       r.err = e;
       r.what = "lock";
-      ::close(fd);
       return r;
     }
-    struct stat now {};
-    if (::lstat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+    if (same_file(path, st)) {
       // Clear O_NONBLOCK (it was only there so a FIFO planted at the path
       // cannot block the open).
-      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      int flags = ::fcntl(fd, F_GETFL);
+      if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
       r.fd = fd;
       return r;
     }
@@ -166,6 +236,7 @@ PidfileLock acquire_pidfile(const char* path) noexcept {
   PidfileLock r;
   r.err = EAGAIN;
   r.what = "lock";
+  r.detail = "the lock kept changing hands";
   return r;
 }
 

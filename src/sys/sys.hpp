@@ -54,9 +54,10 @@ struct PidfileLock {
 };
 
 // Opens (creating it 0644 if needed) the pidfile at absolute `path` with
-// O_NOFOLLOW|O_CLOEXEC, requires a regular file with one link, takes a POSIX
-// write lock without waiting, and makes sure `path` still names the locked
-// inode (a daemon exiting may unlink it under us: then it starts over).
+// O_NOFOLLOW|O_CLOEXEC on a descriptor >= 3, requires a regular file with one
+// link, takes a POSIX write lock without waiting, and makes sure `path` still
+// names the locked inode (a daemon exiting may unlink it under us: then it
+// starts over). A file it created is removed again if locking fails.
 PidfileLock acquire_pidfile(const char* path) noexcept;
 
 // Replaces the content of the locked pidfile `fd` with "<pid>\n".
@@ -65,6 +66,14 @@ int write_pidfile(int fd, pid_t pid) noexcept;
 // Unlinks `path` if it still names the same inode as `fd` (which the caller
 // holds locked), then closes `fd`. Returns 0 or -1 with errno.
 int unlink_pidfile(const char* path, int fd) noexcept;
+
+// The pid a pidfile's content names ("<digits>\n" within 16 bytes, in
+// [2, 4194304]), or 0.
+pid_t read_pidfile_pid(int fd) noexcept;
+
+// Moves `fd` to a descriptor >= 3 (close-on-exec) if it is 0, 1 or 2,
+// closing the original. Returns the descriptor, or -1 with errno.
+int move_above_stdio(int fd) noexcept;
 
 // Who holds a conflicting POSIX lock on `fd`: 0 for nobody, the holder's pid,
 // or -1 when the lock is held by a process this pid namespace cannot see.

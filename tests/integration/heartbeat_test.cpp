@@ -193,6 +193,29 @@ TEST_F(Heartbeat, NoControllingTerminalWhenStartedFromAPseudoTerminal) {
   ::close(master);
 }
 
+// A caller with closed standard descriptors must not trick the daemon into
+// holding its lock on descriptor 0-2 (redirecting it would drop the lock).
+TEST_F(Heartbeat, ClosedStandardDescriptorsInTheCallerDoNotCostTheLock) {
+  for (std::vector<int> closed : {std::vector<int>{0}, {0, 1}, {0, 1, 2}}) {
+    SCOPED_TRACE(closed.size());
+    RunOptions o;
+    o.close_fds = closed;
+    auto r = hb(with_files({"start"}), o);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    pid_t pid = pid_in(pidfile);
+    ASSERT_GT(pid, 1);
+    guards.emplace_back(pid);
+    EXPECT_EQ(lock_holder(pidfile), pid);
+    EXPECT_EQ(hb({"status", "--pidfile", pidfile}).exit_code, 0);
+    r = hb(with_files({"start"}));
+    EXPECT_NE(r.out.find("already running (pid " + std::to_string(pid) + ")"), std::string::npos)
+        << r.describe();
+    r = hb({"stop", "--pidfile", pidfile});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_TRUE(guards.back().exited());
+  }
+}
+
 TEST_F(Heartbeat, RelativePidfileIsTakenFromTheCallersDirectory) {
   RunOptions o;
   o.cwd = dir.path().string();
@@ -282,6 +305,33 @@ TEST_F(Heartbeat, PidfileLeftByAKilledDaemonDoesNotBlockStart) {
   ASSERT_GT(second, 1);
   EXPECT_NE(second, pid);
   EXPECT_EQ(hb({"status", "--pidfile", pidfile}).exit_code, 0);
+}
+
+// `stop` removes a stale pidfile under its lock; a `start` at that moment
+// must not take the stopping process for a running daemon.
+TEST_F(Heartbeat, StopAndStartRacingOnAStalePidfileNeverClaimAPhantomDaemon) {
+  for (int i = 0; i < 15; ++i) {
+    pid_t pid = start_daemon();
+    ASSERT_GT(pid, 1);
+    guards.back().kill_now();
+    CommandResult stop_result, start_result;
+    std::thread stopper([&] { stop_result = hb({"stop", "--pidfile", pidfile}); });
+    start_result = hb(with_files({"start"}));
+    stopper.join();
+    EXPECT_EQ(stop_result.exit_code, 0) << stop_result.describe();
+    EXPECT_EQ(start_result.exit_code, 0) << start_result.describe();
+    EXPECT_EQ(start_result.out.find("already running"), std::string::npos)
+        << "iteration " << i << ": " << start_result.describe();
+    for (pid_t p : processes_mentioning(dir.path().string())) guards.emplace_back(p);
+    auto status = hb({"status", "--pidfile", pidfile});
+    if (status.exit_code == 0) {
+      EXPECT_EQ(lock_holder(pidfile), pid_in(pidfile));
+      EXPECT_TRUE(alive(pid_in(pidfile)));
+    } else {
+      EXPECT_TRUE(processes_mentioning(dir.path().string()).empty());
+    }
+    hb({"stop", "--pidfile", pidfile});
+  }
 }
 
 TEST_F(Heartbeat, StopOfAKilledDaemonRemovesItsStalePidfile) {

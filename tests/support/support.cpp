@@ -76,6 +76,7 @@ CommandResult run(const std::vector<std::string>& argv, const RunOptions& option
     ::dup2(in, 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
+    for (int fd : options.close_fds) ::close(fd);
     ::execve(cargv[0], cargv.data(), cenv.data());
     _exit(127);
   }

@@ -48,6 +48,7 @@ struct RunOptions {
   std::chrono::milliseconds timeout = 30s;
   std::vector<std::string> extra_env;  // NAME=VALUE added
   std::optional<std::string> cwd;      // default: the test's own
+  std::vector<int> close_fds;          // standard descriptors to close in the child
 };
 
 // Runs argv[0] (a path) and collects its output; kills it on timeout.
