@@ -60,6 +60,26 @@ struct Child {
 // EACCES, ENOEXEC) have ErrorKind::not_installed.
 Result<Child> spawn(const SpawnOptions& options);
 
+// Sends `signo` to the child's process group (it must lead one). Safe as
+// long as the child is not reaped: its pid, which is the group's id, cannot
+// be reused before. Returns false when the group no longer exists.
+Result<bool> signal_group(const Child& child, int signo);
+
+// Reaps the child if it has exited and returns its wait status; nullopt
+// while it runs.
+Result<std::optional<int>> try_reap(const Child& child);
+
+// Reaps exited children other than `keep` (orphans reparented to a
+// subreaper or to pid 1), stopping when `keep` is the next exited child:
+// reap it first (try_reap), then call again. Never blocks; returns how many
+// were reaped.
+int reap_others(pid_t keep);
+
+// "exited with 3", "killed by SIGSEGV" (with " (core dumped)").
+std::string describe_exit(int wait_status);
+// The shell's convention: the exit status, or 128 + the signal number.
+int exit_code_of(int wait_status);
+
 // Resolves PROGRAM like a shell does: a name containing '/' is taken as is
 // (relative to the current directory), anything else is searched in `path`
 // (a $PATH-style list). The result must be an executable regular file;

@@ -183,4 +183,48 @@ Result<Child> spawn(const SpawnOptions& options) {
   return Child{pid, std::move(*handle)};
 }
 
+Result<bool> signal_group(const Child& child, int signo) {
+  if (::kill(-child.pid, signo) == 0) return true;
+  if (errno == ESRCH) return false;
+  return fail(Error::from_errno(errno, "signal process group", std::to_string(child.pid)));
+}
+
+Result<std::optional<int>> try_reap(const Child& child) {
+  int status = 0;
+  pid_t r = sys::retry_eintr([&] { return ::waitpid(child.pid, &status, WNOHANG); });
+  if (r < 0) return fail(Error::from_errno(errno, "wait for", "pid " + std::to_string(child.pid)));
+  if (r == 0) return std::optional<int>();
+  return std::optional<int>(status);
+}
+
+int reap_others(pid_t keep) {
+  int count = 0;
+  for (;;) {
+    // Look without reaping first, so that `keep` is left for its owner (who
+    // must deal with it before its zombie can hide others from us).
+    siginfo_t info;
+    std::memset(&info, 0, sizeof info);
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0) break;
+    if (info.si_pid == keep) break;
+    if (sys::retry_eintr([&] { return ::waitpid(info.si_pid, nullptr, WNOHANG); }) > 0) ++count;
+  }
+  return count;
+}
+
+std::string describe_exit(int wait_status) {
+  if (WIFEXITED(wait_status)) return "exited with " + std::to_string(WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) {
+    std::string s = "killed by " + signal_name(WTERMSIG(wait_status));
+    if (WCOREDUMP(wait_status)) s += " (core dumped)";
+    return s;
+  }
+  return "ended";
+}
+
+int exit_code_of(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return 1;
+}
+
 }  // namespace daemonkit

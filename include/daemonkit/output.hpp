@@ -1,0 +1,125 @@
+// daemonkit/output.hpp: where a captured output stream goes.
+//
+// - LineBuffer cuts a byte stream into lines (a partial line waits for its
+//   end; one longer than the limit is passed on as is).
+// - OutputFile appends to a file that can be reopened (after logrotate
+//   renamed it) and, optionally, rotated by size: PATH becomes PATH.1, older
+//   ones shift up, at most `keep` are kept. Rotation never splits a line: it
+//   happens before a line that would take a non-empty file past the size, so
+//   a line longer than the size fills a file alone. Only regular files are
+//   rotated.
+// - SyslogWriter sends each line as one RFC 3164 datagram,
+//   "<PRI>Mmm dd hh:mm:ss TAG[PID]: line", facility daemon, to /dev/log.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "daemonkit/fd.hpp"
+#include "daemonkit/log.hpp"
+#include "daemonkit/result.hpp"
+
+namespace daemonkit {
+
+class LineBuffer {
+ public:
+  explicit LineBuffer(size_t max_line = 64 * 1024) : max_line_(max_line) {}
+
+  // Calls emit(line) for each complete line in `data` (with its newline),
+  // keeping a trailing partial line for later.
+  template <class Emit>
+  void feed(std::string_view data, Emit&& emit) {
+    while (!data.empty()) {
+      size_t nl = data.find('\n');
+      if (nl == std::string_view::npos) {
+        partial_.append(data);
+        if (partial_.size() >= max_line_) flush(emit);
+        return;
+      }
+      if (partial_.empty()) {
+        emit(data.substr(0, nl + 1));
+      } else {
+        partial_.append(data.substr(0, nl + 1));
+        emit(std::string_view(partial_));
+        partial_.clear();
+      }
+      data.remove_prefix(nl + 1);
+    }
+  }
+  // Emits a waiting partial line, if any.
+  template <class Emit>
+  void flush(Emit&& emit) {
+    if (partial_.empty()) return;
+    emit(std::string_view(partial_));
+    partial_.clear();
+  }
+  [[nodiscard]] bool empty() const noexcept { return partial_.empty(); }
+
+ private:
+  size_t max_line_;
+  std::string partial_;
+};
+
+class OutputFile {
+ public:
+  struct Rotation {
+    std::uint64_t max_size = 0;  // bytes
+    unsigned keep = 5;           // rotated files kept (PATH.1 .. PATH.keep)
+  };
+
+  // Opens `path` for appending (creating it 0644 less the umask).
+  static Result<OutputFile> open(std::filesystem::path path,
+                                 std::optional<Rotation> rotation = std::nullopt);
+
+  // Appends `data` (a line, or any chunk when not rotating), rotating first
+  // if it would take a non-empty file past the size.
+  Result<void> write(std::string_view data);
+  // Opens the path anew (keeps the old file on failure).
+  Result<void> reopen();
+  // Rotates now (regular files only).
+  Result<void> rotate();
+
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+  [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+  [[nodiscard]] bool rotating() const noexcept { return rotation_.has_value(); }
+
+ private:
+  OutputFile(std::filesystem::path path, std::optional<Rotation> rotation)
+      : path_(std::move(path)), rotation_(rotation) {}
+  Result<void> open_current();
+
+  std::filesystem::path path_;
+  std::optional<Rotation> rotation_;
+  UniqueFd fd_;
+  std::uint64_t size_ = 0;
+  bool regular_ = false;
+};
+
+class SyslogWriter {
+ public:
+  // Checks that `socket` accepts datagrams now (a clear error otherwise).
+  static Result<SyslogWriter> open(std::string tag, std::filesystem::path socket = "/dev/log");
+  // Sends one line (a trailing newline is dropped); reconnects once if the
+  // syslog daemon was restarted.
+  Result<void> send(Level level, pid_t pid, std::string_view line);
+
+ private:
+  SyslogWriter(std::string tag, std::filesystem::path socket)
+      : tag_(std::move(tag)), socket_(std::move(socket)) {}
+  Result<void> connect();
+  std::string tag_;
+  std::filesystem::path socket_;
+  UniqueFd fd_;
+};
+
+// RFC 3164 datagram text for `line` (no newline), at local time `when`.
+std::string format_syslog(Level level, std::string_view tag, pid_t pid, std::string_view line,
+                          std::time_t when);
+
+}  // namespace daemonkit

@@ -1,0 +1,119 @@
+#include "daemonkit/output.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "support.hpp"
+
+using daemonkit::LineBuffer;
+using daemonkit::OutputFile;
+
+TEST(LineBuffer, EmitsWholeLinesAndKeepsTheRest) {
+  LineBuffer b;
+  std::vector<std::string> lines;
+  auto emit = [&](std::string_view l) { lines.emplace_back(l); };
+  b.feed("one\ntw", emit);
+  EXPECT_EQ(lines, std::vector<std::string>{"one\n"});
+  b.feed("o\nthree", emit);
+  EXPECT_EQ(lines, (std::vector<std::string>{"one\n", "two\n"}));
+  b.flush(emit);
+  EXPECT_EQ(lines.back(), "three");
+  EXPECT_TRUE(b.empty());
+}
+
+TEST(LineBuffer, PassesOnAnOverlongPartialLine) {
+  LineBuffer b(8);
+  std::vector<std::string> lines;
+  b.feed("0123456789", [&](std::string_view l) { lines.emplace_back(l); });
+  EXPECT_EQ(lines, std::vector<std::string>{"0123456789"});
+}
+
+TEST(OutputFile, RotatesBeforeALineThatWouldPassTheSizeNeverSplittingIt) {
+  dktest::TempDir dir;
+  auto f = OutputFile::open(dir / "out.log", OutputFile::Rotation{10, 2});
+  ASSERT_TRUE(f) << f.error().message();
+  ASSERT_TRUE(f->write("aaaa\n"));                          // 5
+  ASSERT_TRUE(f->write("bbbb\n"));                          // 10: fits exactly
+  ASSERT_TRUE(f->write("cccc\n"));                          // would be 15: rotate first
+  ASSERT_TRUE(f->write("a line longer than ten bytes\n"));  // fills a file alone
+  ASSERT_TRUE(f->write("dd\n"));
+  EXPECT_EQ(dktest::read_file(dir / "out.log"), "dd\n");
+  EXPECT_EQ(dktest::read_file(dir / "out.log.1"), "a line longer than ten bytes\n");
+  EXPECT_EQ(dktest::read_file(dir / "out.log.2"), "cccc\n");
+  EXPECT_FALSE(std::filesystem::exists(dir / "out.log.3")) << "keep is 2";
+}
+
+TEST(OutputFile, CountsTheExistingSizeWhenAppending) {
+  dktest::TempDir dir;
+  dktest::write_file(dir / "out.log", "123456789\n");
+  auto f = OutputFile::open(dir / "out.log", OutputFile::Rotation{12, 5});
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(f->write("abc\n"));
+  EXPECT_EQ(dktest::read_file(dir / "out.log.1"), "123456789\n");
+  EXPECT_EQ(dktest::read_file(dir / "out.log"), "abc\n");
+}
+
+TEST(OutputFile, ReopenFollowsTheOriginalPathAfterARename) {
+  dktest::TempDir dir;
+  auto f = OutputFile::open(dir / "out.log");
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(f->write("before\n"));
+  ASSERT_EQ(::rename((dir / "out.log").c_str(), (dir / "old.log").c_str()), 0);
+  ASSERT_TRUE(f->reopen());
+  ASSERT_TRUE(f->write("after\n"));
+  EXPECT_EQ(dktest::read_file(dir / "old.log"), "before\n");
+  EXPECT_EQ(dktest::read_file(dir / "out.log"), "after\n");
+}
+
+TEST(OutputFile, NonRegularFilesAreNeverRotated) {
+  auto f = OutputFile::open("/dev/null", OutputFile::Rotation{1, 1});
+  ASSERT_TRUE(f);
+  EXPECT_TRUE(f->write("line one\n"));
+  EXPECT_TRUE(f->write("line two\n"));
+  EXPECT_TRUE(std::filesystem::exists("/dev/null"));
+}
+
+TEST(Syslog, FormatsRfc3164) {
+  std::time_t when = 1700000000;  // 2023-11-14 22:13:20 UTC
+  ::setenv("TZ", "UTC", 1);
+  ::tzset();
+  EXPECT_EQ(daemonkit::format_syslog(daemonkit::Level::err, "app", 42, "boom", when),
+            "<27>Nov 14 22:13:20 app[42]: boom");
+  EXPECT_EQ(daemonkit::format_syslog(daemonkit::Level::info, "app", 7, "ok", 1699000000),
+            "<30>Nov  3 08:26:40 app[7]: ok");
+}
+
+TEST(Syslog, SendsOneDatagramPerLine) {
+  dktest::TempDir dir;
+  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  struct sockaddr_un sa {};
+  sa.sun_family = AF_UNIX;
+  std::string path = dir / "log";
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  auto w = daemonkit::SyslogWriter::open("tagged", path);
+  ASSERT_TRUE(w) << w.error().message();
+  ASSERT_TRUE(w->send(daemonkit::Level::info, 99, "hello\n"));
+  char buf[256] = {};
+  ssize_t n = ::recv(sock, buf, sizeof buf - 1, MSG_DONTWAIT);
+  ASSERT_GT(n, 0);
+  std::string got(buf, static_cast<size_t>(n));
+  EXPECT_EQ(got.rfind("<30>", 0), 0U) << got;
+  EXPECT_NE(got.find(" tagged[99]: hello"), std::string::npos) << got;
+  EXPECT_EQ(got.back(), 'o');
+  ::close(sock);
+}
+
+TEST(Syslog, MissingSocketIsAClearError) {
+  dktest::TempDir dir;
+  auto w = daemonkit::SyslogWriter::open("t", dir / "nope");
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().message().find(dir / "nope"), std::string::npos);
+}
