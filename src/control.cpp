@@ -1,6 +1,12 @@
 #include "daemonkit/control.hpp"
 
+#include <poll.h>
+#include <sys/random.h>
+#include <unistd.h>
+
 #include "daemonkit/fd.hpp"
+#include "daemonkit/notify.hpp"
+#include "daemonkit/parse.hpp"
 #include "daemonkit/pidfile.hpp"
 
 namespace daemonkit {
@@ -83,13 +89,89 @@ std::optional<StopRequest> decode_stop_request(int code, int value) {
   return r;
 }
 
-Result<pid_t> signal_daemon(const std::filesystem::path& pidfile, int signo) {
+namespace {
+constexpr unsigned kReloadMagic = 0xA;
+}
+
+int make_reload_request() {
+  unsigned r = 0;
+  if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r))
+    r = static_cast<unsigned>(::getpid());
+  return static_cast<int>((kReloadMagic << 28) | (r & 0x0fffffffU));
+}
+
+bool is_reload_request(int code, int value) {
+  return code == SI_QUEUE && (static_cast<unsigned>(value) >> 28) == kReloadMagic;
+}
+
+std::string reload_reply_address(pid_t requester, int id) {
+  return "@daemonkit-reload/" + std::to_string(requester) + "/" +
+         std::to_string(static_cast<unsigned>(id));
+}
+
+Result<pid_t> signal_daemon(const std::filesystem::path& pidfile, int signo,
+                            std::optional<int> value) {
   auto holder = open_lock_holder(pidfile);
   if (!holder) return fail(std::move(holder).error());
   if (!*holder) return pid_t{0};
-  auto sent = (*holder)->send_signal(signo);
+  auto sent = value ? (*holder)->send_queued(signo, *value) : (*holder)->send_signal(signo);
   if (!sent) return fail(std::move(sent).error());
   return *sent ? (*holder)->pid() : pid_t{0};
+}
+
+Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool confirm,
+                                   std::chrono::milliseconds timeout) {
+  ReloadResult result;
+  if (!confirm) {
+    auto pid = signal_daemon(pidfile, SIGHUP);
+    if (!pid) return fail(std::move(pid).error());
+    result.pid = *pid;
+    result.outcome = *pid == 0 ? ReloadResult::Outcome::not_running : ReloadResult::Outcome::done;
+    return result;
+  }
+  // Listen before asking, so the answer cannot come too early.
+  const int id = make_reload_request();
+  auto listener = NotifyListener::open_at(reload_reply_address(::getpid(), id));
+  if (!listener) return fail(std::move(listener).error());
+  auto holder = open_lock_holder(pidfile);
+  if (!holder) return fail(std::move(holder).error());
+  if (!*holder) return result;
+  const Pidfd& daemon = **holder;
+  result.pid = daemon.pid();
+  auto sent = daemon.send_queued(SIGHUP, id);
+  if (!sent) return fail(std::move(sent).error());
+  if (!*sent) return result;
+  result.outcome = ReloadResult::Outcome::failed;
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
+    if (left <= 0) {
+      result.why = "no confirmation within " + format_seconds(timeout) + " s";
+      return result;
+    }
+    struct pollfd fds[2] = {{listener->fd(), POLLIN, 0}, {daemon.fd(), POLLIN, 0}};
+    if (::poll(fds, 2, static_cast<int>(std::min<long long>(left, 1 << 30))) < 0) {
+      if (errno == EINTR) continue;
+      return fail(Error::from_errno(errno, "wait for the reload of", pidfile));
+    }
+    for (;;) {
+      auto d = listener->receive();
+      if (!d) return fail(std::move(d).error());
+      if (!*d) break;
+      if ((*d)->sender != daemon.pid()) continue;  // only the lock holder may answer
+      if ((*d)->text == "ok") {
+        result.outcome = ReloadResult::Outcome::done;
+        return result;
+      }
+      result.why = (*d)->text.rfind("failed: ", 0) == 0 ? (*d)->text.substr(8) : (*d)->text;
+      return result;
+    }
+    if (fds[1].revents != 0) {
+      result.why = "the daemon exited during the reload";
+      return result;
+    }
+  }
 }
 
 ExitCode exit_code_for(const Error& error) {

@@ -58,24 +58,32 @@ Result<NotifyListener> NotifyListener::open() {
   unsigned char random[12];
   if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random))
     return fail(Error::from_errno(errno, "getrandom", ""));
-  std::string name = "daemonkit-notify/";
+  std::string name = "@daemonkit-notify/";
   static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned char c : random) {
     name += kHex[c >> 4];
     name += kHex[c & 15];
   }
-  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return fail(Error::from_errno(errno, "socket", "@" + name));
+  return open_at(name);
+}
+
+Result<NotifyListener> NotifyListener::open_at(const std::string& address) {
   struct sockaddr_un sa {};
   sa.sun_family = AF_UNIX;
-  std::memcpy(sa.sun_path + 1, name.data(), name.size());
-  auto len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + name.size());
+  if (address.empty() || address.size() >= sizeof sa.sun_path)
+    return fail(Error::because("bind", address, "not a usable socket address"));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return fail(Error::from_errno(errno, "socket", address));
+  std::memcpy(sa.sun_path, address.data(), address.size());
+  if (address[0] == '@') sa.sun_path[0] = '\0';
+  auto len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + address.size() +
+                                    (address[0] == '@' ? 0 : 1));
   if (::bind(fd.get(), reinterpret_cast<const struct sockaddr*>(&sa), len) < 0)
-    return fail(Error::from_errno(errno, "bind", "@" + name));
+    return fail(Error::from_errno(errno, "bind", address));
   int on = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
-    return fail(Error::from_errno(errno, "setsockopt SO_PASSCRED", "@" + name));
-  return NotifyListener(std::move(fd), "@" + name);
+    return fail(Error::from_errno(errno, "setsockopt SO_PASSCRED", address));
+  return NotifyListener(std::move(fd), address);
 }
 
 Result<std::optional<NotifyListener::Datagram>> NotifyListener::receive() {

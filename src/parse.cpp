@@ -88,6 +88,17 @@ Result<std::chrono::milliseconds> parse_seconds(std::string_view text, std::stri
   return std::chrono::milliseconds(seconds * 1000 + ms);
 }
 
+std::string format_seconds(std::chrono::milliseconds d) {
+  std::string s = std::to_string(d.count() / 1000);
+  long long ms = d.count() % 1000;
+  if (ms != 0) {
+    std::string frac = std::to_string(1000 + ms).substr(1);
+    while (frac.back() == '0') frac.pop_back();
+    s += "." + frac;
+  }
+  return s;
+}
+
 Result<long long> parse_integer(std::string_view text, std::string_view what, long long min,
                                 long long max) {
   std::string_view digits = text;

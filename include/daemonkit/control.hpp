@@ -13,6 +13,7 @@
 #include <csignal>
 #include <filesystem>
 #include <optional>
+#include <string>
 
 #include "daemonkit/error.hpp"
 #include "daemonkit/result.hpp"
@@ -56,6 +57,13 @@ std::optional<StopRequest> decode_stop_request(int code, int value);
 // The value sent with SIGHUP by `reopen`: reopen output files, forward nothing.
 inline constexpr int kReopenRequest = 0x5e0be1;
 
+// A confirmed reload: SIGHUP queued with a request id. The supervisor answers
+// with one datagram to reload_reply_address(sender, id): "ok", or
+// "failed: <why>".
+int make_reload_request();  // a fresh random id, distinct from other requests
+bool is_reload_request(int code, int value);
+std::string reload_reply_address(pid_t requester, int id);
+
 struct StopOptions {
   int signal = SIGTERM;
   // How long to wait after `signal` before sending SIGKILL.
@@ -82,8 +90,24 @@ struct StopResult {
 // A daemon that survives SIGKILL too is an error.
 Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopOptions& options);
 
-// Sends `signo` to the lock holder. Returns its pid, or 0 when nothing runs.
-Result<pid_t> signal_daemon(const std::filesystem::path& pidfile, int signo);
+// Sends `signo` to the lock holder (queued with `value`, if given). Returns
+// its pid, or 0 when nothing runs.
+Result<pid_t> signal_daemon(const std::filesystem::path& pidfile, int signo,
+                            std::optional<int> value = std::nullopt);
+
+struct ReloadResult {
+  enum class Outcome { done, not_running, failed };
+  Outcome outcome = Outcome::not_running;
+  pid_t pid = 0;
+  std::string why;  // with failed
+};
+
+// Sends SIGHUP to the lock holder. With `confirm`, sends it as a reload
+// request and waits up to `timeout` for the supervisor's answer (see
+// make_reload_request): a refusal, the daemon's death, or silence are
+// `failed` with the reason. Only the lock holder's answer counts.
+Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool confirm,
+                                   std::chrono::milliseconds timeout);
 
 // The one place that maps errors and states to exit codes.
 ExitCode exit_code_for(const Error& error);

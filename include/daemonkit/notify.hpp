@@ -39,6 +39,8 @@ NotifyMessage parse_notify(std::string_view datagram);
 class NotifyListener {
  public:
   static Result<NotifyListener> open();
+  // The same at a chosen address ("@name" or a path).
+  static Result<NotifyListener> open_at(const std::string& address);
 
   // "@daemonkit-notify/<random>", for $NOTIFY_SOCKET.
   [[nodiscard]] const std::string& address() const noexcept { return address_; }

@@ -22,6 +22,9 @@ namespace daemonkit {
 // one year, with at most millisecond precision.
 Result<std::chrono::milliseconds> parse_seconds(std::string_view text, std::string_view what);
 
+// The inverse, for messages: "30", "1.5", "0.25".
+std::string format_seconds(std::chrono::milliseconds d);
+
 // A decimal integer in [min, max].
 Result<long long> parse_integer(std::string_view text, std::string_view what, long long min,
                                 long long max);

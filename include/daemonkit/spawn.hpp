@@ -49,6 +49,9 @@ struct SpawnOptions {
   // Make the child's group the foreground group of the terminal on its
   // standard input, if that is a terminal (for `run` on a terminal).
   bool take_terminal = false;
+  // If set, NAME=<the child's own pid> is added to the environment (what
+  // systemd does for WATCHDOG_PID), filled in by the child itself.
+  std::string pid_variable;
 };
 
 struct Child {

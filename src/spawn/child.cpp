@@ -21,10 +21,12 @@ namespace daemonkit::detail {
 
 namespace {
 
-[[noreturn]] void fail_step(const SpawnPlan& plan, SpawnStep step, int code) noexcept {
+[[noreturn]] void fail_step(const SpawnPlan& plan, SpawnStep step, int code,
+                            size_t index = 0) noexcept {
   SpawnFailure f;
   f.step = step;
   f.code = code;
+  f.index = static_cast<std::uint32_t>(index);
   (void)sys::write_all(plan.status_fd, &f, sizeof f);
   _exit(127);
 }
@@ -74,7 +76,7 @@ void run_spawn_child(const SpawnPlan& plan) noexcept {
       plan.limits[i].soft, plan.limits[i].hard
     };
     if (::setrlimit(static_cast<__rlimit_resource_t>(plan.limits[i].resource), &rl) < 0)
-      fail_step(plan, kStepLimit, errno);
+      fail_step(plan, kStepLimit, errno, i);
   }
   if (plan.set_nice) {
     errno = 0;
@@ -101,6 +103,7 @@ void run_spawn_child(const SpawnPlan& plan) noexcept {
   if (plan.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     fail_step(plan, kStepNoNewPrivs, errno);
 
+  if (plan.pid_slot != nullptr) sys::format_decimal(plan.pid_slot, ::getpid());
   place_stdio(plan);
   sys::close_from(3, plan.status_fd);
 

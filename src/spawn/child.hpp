@@ -40,14 +40,16 @@ struct SpawnPlan {
   int parent_death_signal = 0;
   pid_t parent = 0;  // the parent's pid, to detect that it already died
   bool take_terminal = false;
-  int status_fd = -1;  // close-on-exec; receives a SpawnFailure if a step fails
+  int status_fd = -1;        // close-on-exec; receives a SpawnFailure if a step fails
+  char* pid_slot = nullptr;  // room for 11 bytes inside an envp entry, or nullptr
 };
 
 // Sent by the child when a step fails; the pipe closes without data when
 // execve succeeds.
 struct SpawnFailure {
-  std::uint32_t step = 0;  // index into kSpawnSteps
-  std::int32_t code = 0;   // errno
+  std::uint32_t step = 0;   // a SpawnStep
+  std::int32_t code = 0;    // errno
+  std::uint32_t index = 0;  // which limit, for kStepLimit
 };
 
 enum SpawnStep : std::uint32_t {

@@ -17,22 +17,51 @@ namespace daemonkit {
 
 namespace {
 
-constexpr std::array<const char*, detail::kStepCount> kStepNames = {
-    "start (the supervisor died)",
-    "create a process group for",
-    "give the terminal to",
-    "set the OOM score adjustment of",
-    "set a resource limit of",
-    "set the niceness of",
-    "change root for",
-    "change directory for",
-    "set supplementary groups of",
-    "set the group id of",
-    "set the user id of",
-    "set no_new_privs for",
-    "set up standard streams of",
-    "execute",
-};
+// What each step of the child is called in messages, and what it is about.
+Error step_error(const detail::SpawnFailure& f, const SpawnOptions& o) {
+  const std::string program = o.program.string();
+  const std::string user = o.credentials ? o.credentials->user : "";
+  auto e = [&](const char* op, std::string subject) {
+    return Error::from_errno(f.code, op, std::move(subject));
+  };
+  switch (f.step) {
+    case detail::kStepParentDied:
+      return Error::because("start", program, "the supervisor died during the start");
+    case detail::kStepProcessGroup:
+      return e("create a process group for", program);
+    case detail::kStepTerminal:
+      return e("give the terminal to", program);
+    case detail::kStepOomScore:
+      return e("set the OOM score adjustment",
+               o.oom_score_adj ? std::to_string(*o.oom_score_adj) : "");
+    case detail::kStepLimit:
+      return e("set resource limit",
+               f.index < o.limits.size() ? o.limits[f.index].name : std::string("?"));
+    case detail::kStepNice:
+      return e("set niceness", o.nice ? std::to_string(*o.nice) : "");
+    case detail::kStepChroot:
+      return e("change root to", o.chroot.string());
+    case detail::kStepChdir:
+      return e("change directory to", o.working_directory.string());
+    case detail::kStepGroups:
+      return e("set the supplementary groups of", user);
+    case detail::kStepSetgid:
+      return e("set the group id of", user);
+    case detail::kStepSetuid:
+      return e("set the user id of", user);
+    case detail::kStepNoNewPrivs:
+      return e("set no_new_privs for", program);
+    case detail::kStepStdio:
+      return e("set up the standard streams of", program);
+    case detail::kStepExec:
+    default:
+      break;
+  }
+  Error x = e("execute", program);
+  if (f.code == ENOENT || f.code == EACCES || f.code == ENOEXEC || f.code == ENOTDIR)
+    x.kind = ErrorKind::not_installed;
+  return x;
+}
 
 // Duplicates `fd` to a descriptor >= 3 (close-on-exec), so that the child
 // can dup2 it onto 0-2 without clobbering another source.
@@ -100,6 +129,11 @@ Result<Child> spawn(const SpawnOptions& options) {
   argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
+  std::string pid_entry;
+  if (!options.pid_variable.empty()) {
+    pid_entry = options.pid_variable + "=" + std::string(12, '\0');
+    envp.push_back(pid_entry.data());
+  }
   envp.push_back(nullptr);
   const std::string chroot_dir = options.chroot.string();
   const std::string workdir = options.working_directory.string();
@@ -148,6 +182,7 @@ Result<Child> spawn(const SpawnOptions& options) {
   plan.parent = ::getpid();
   plan.take_terminal = options.take_terminal;
   plan.status_fd = status_write.get();
+  if (!pid_entry.empty()) plan.pid_slot = pid_entry.data() + options.pid_variable.size() + 1;
 
   // No handler of ours may run in the child: block everything around fork.
   sigset_t all, old;
@@ -168,12 +203,7 @@ Result<Child> spawn(const SpawnOptions& options) {
   ssize_t n = sys::retry_eintr([&] { return ::read(status_read.get(), &failure, sizeof failure); });
   if (n == static_cast<ssize_t>(sizeof failure)) {
     (void)sys::retry_eintr([&] { return ::waitpid(pid, nullptr, 0); });
-    const char* step = failure.step < kStepNames.size() ? kStepNames[failure.step] : "start";
-    Error e = Error::from_errno(failure.code, step, program);
-    if (failure.step == detail::kStepExec && (failure.code == ENOENT || failure.code == EACCES ||
-                                              failure.code == ENOEXEC || failure.code == ENOTDIR))
-      e.kind = ErrorKind::not_installed;
-    return fail(std::move(e));
+    return fail(step_error(failure, options));
   }
   if (!handle) {
     ::kill(pid, SIGKILL);

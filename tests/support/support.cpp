@@ -125,6 +125,9 @@ CommandResult run(const std::vector<std::string>& argv, const RunOptions& option
 std::string heartbeat_path() {
   return DKTEST_HEARTBEAT;
 }
+std::string daemonkit_path() {
+  return DKTEST_DAEMONKIT;
+}
 std::string payload_path(const std::string& name) {
   return std::string(DKTEST_PAYLOADS) + "/" + name;
 }

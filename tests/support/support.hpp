@@ -56,6 +56,7 @@ CommandResult run(const std::vector<std::string>& argv, const RunOptions& option
 
 // Path of a built binary, passed by CMake.
 std::string heartbeat_path();
+std::string daemonkit_path();
 std::string payload_path(const std::string& name);
 
 struct ProcStat {

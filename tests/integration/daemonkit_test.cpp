@@ -1,0 +1,596 @@
+// The daemonkit command's promises, checked on real processes through /proc.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sstream>
+#include <thread>
+
+#include "support.hpp"
+
+using namespace dktest;
+
+namespace {
+
+pid_t lock_holder(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  int rc = ::fcntl(fd, F_GETLK, &fl);
+  ::close(fd);
+  if (rc < 0 || fl.l_type == F_UNLCK) return 0;
+  return fl.l_pid;
+}
+
+pid_t pid_in(const std::string& pidfile) {
+  std::string text = read_file(pidfile);
+  return text.empty() ? 0 : static_cast<pid_t>(std::atol(text.c_str()));
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::istringstream in(
+      read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
+  std::vector<pid_t> out;
+  pid_t c = 0;
+  while (in >> c) out.push_back(c);
+  return out;
+}
+
+class Daemonkit : public ::testing::Test {
+ protected:
+  TempDir dir;
+  std::string pidfile = dir / "dk.pid";
+  std::vector<ProcessGuard> guards;
+
+  CommandResult dk(std::vector<std::string> args, RunOptions options = {}) {
+    args.insert(args.begin(), daemonkit_path());
+    const std::string log_path = "log_path=" + (dir / "sanitizer");
+    for (const char* var : {"ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
+      const char* old = std::getenv(var);
+      options.extra_env.push_back(std::string(var) + "=" + (old ? std::string(old) + ":" : "") +
+                                  log_path);
+    }
+    return run(args, options);
+  }
+  // `daemonkit start --pidfile P OPTIONS -- PROGRAM...`; guards supervisor and payload.
+  struct Started {
+    CommandResult result;
+    pid_t supervisor = 0;
+    pid_t payload = 0;
+  };
+  Started start(std::vector<std::string> options, std::vector<std::string> program) {
+    std::vector<std::string> args = {"start", "--pidfile", pidfile};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back("--");
+    args.insert(args.end(), program.begin(), program.end());
+    Started s;
+    s.result = dk(args);
+    s.supervisor = pid_in(pidfile);
+    if (s.result.exit_code == 0 && s.supervisor > 1) {
+      guards.emplace_back(s.supervisor);
+      auto kids = children_of(s.supervisor);
+      if (!kids.empty()) {
+        s.payload = kids[0];
+        guards.emplace_back(s.payload);
+      }
+    }
+    return s;
+  }
+  std::vector<std::string> sleeper() { return {"/bin/sleep", "1000"}; }
+  CommandResult status() { return dk({"status", "--pidfile", pidfile}); }
+
+  void TearDown() override {
+    dk({"stop", "--pidfile", pidfile, "--timeout", "1"});
+    guards.clear();
+    reap_children();
+    for (pid_t pid : processes_mentioning(dir.path().string())) {
+      ADD_FAILURE() << "left running: pid " << pid;
+      ProcessGuard leftover(pid);
+    }
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+      if (entry.path().filename().string().rfind("sanitizer", 0) == 0)
+        ADD_FAILURE() << "sanitizer report:\n" << read_file(entry.path());
+  }
+};
+
+TEST_F(Daemonkit, StartReturnsWithTheSupervisorHoldingTheLockAndThePayloadRunning) {
+  auto s = start({}, sleeper());
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  ASSERT_GT(s.supervisor, 1);
+  EXPECT_EQ(lock_holder(pidfile), s.supervisor);
+  ASSERT_GT(s.payload, 1) << "no payload under the supervisor";
+  EXPECT_TRUE(alive(s.payload));
+  EXPECT_EQ(read_file("/proc/" + std::to_string(s.payload) + "/comm"), "sleep\n");
+  auto sup = read_stat(s.supervisor);
+  ASSERT_TRUE(sup);
+  EXPECT_TRUE(sup->ppid == 1 || sup->ppid == ::getpid());
+  EXPECT_NE(sup->session, s.supervisor);
+  EXPECT_EQ(sup->tty_nr, 0);
+  auto st = status();
+  EXPECT_EQ(st.exit_code, 0) << st.describe();
+  EXPECT_NE(st.out.find(std::to_string(s.supervisor)), std::string::npos);
+}
+
+TEST_F(Daemonkit, PayloadIsDetachedLeadsItsGroupAndInheritsNothing) {
+  int extra = ::open((dir / "leak").c_str(), O_WRONLY | O_CREAT, 0644);  // inherited
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  ::sigprocmask(SIG_BLOCK, &block, &old);
+  auto old_usr2 = ::signal(SIGUSR2, SIG_IGN);
+  auto s = start({}, sleeper());
+  ::signal(SIGUSR2, old_usr2);
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  ::close(extra);
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  auto st = read_stat(s.payload);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->pgrp, s.payload) << "leads a process group of its own";
+  EXPECT_NE(st->session, s.payload) << "never a session leader";
+  EXPECT_EQ(st->tty_nr, 0);
+  EXPECT_EQ(st->ppid, s.supervisor);
+  auto status = read_status(s.payload);
+  EXPECT_EQ(status["SigBlk"], "0000000000000000");
+  EXPECT_EQ(status["SigIgn"], "0000000000000000");
+  EXPECT_EQ(status["Umask"], "0022");
+  EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(s.payload) + "/cwd"), "/");
+  // The payload's own start-up (sleep reading its locale) may open files
+  // for a moment; an inherited descriptor would stay.
+  EXPECT_TRUE(eventually([&] { return fd_targets(s.payload).size() == 3; }, 2s));
+  auto fds = fd_targets(s.payload);
+  EXPECT_EQ(fds.size(), 3U) << "only 0, 1 and 2";
+  for (const auto& [fd, target] : fds) EXPECT_EQ(target, "/dev/null") << fd;
+  for (const auto& [fd, target] : fd_targets(s.supervisor))
+    EXPECT_EQ(target.find("leak"), std::string::npos) << "supervisor fd " << fd;
+}
+
+TEST_F(Daemonkit, StopEndsSupervisorPayloadAndEverythingInItsGroup) {
+  auto s = start({}, {"/bin/sh", "-c", "sleep 1000 & sleep 1000 & wait"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  ASSERT_TRUE(eventually([&] { return children_of(s.payload).size() == 2; }));
+  std::vector<ProcessGuard> helpers;
+  for (pid_t c : children_of(s.payload)) helpers.emplace_back(c);
+  auto r = dk({"stop", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  for (auto& g : guards) EXPECT_TRUE(g.exited()) << "pid " << g.pid() << " outlived stop";
+  for (auto& h : helpers)
+    EXPECT_TRUE(h.exited()) << "forked helper " << h.pid() << " outlived stop";
+  EXPECT_FALSE(std::filesystem::exists(pidfile));
+  EXPECT_EQ(status().exit_code, 3);
+}
+
+TEST_F(Daemonkit, StopEscalatesToSigkillAfterTheTimeoutAndWaits) {
+  auto s = start({}, {"/bin/sh", "-c", "trap '' TERM; exec sleep 1000"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  ASSERT_EQ(read_status(s.payload)["SigIgn"], "0000000000004000") << "payload ignores SIGTERM";
+  auto begin = std::chrono::steady_clock::now();
+  auto r = dk({"stop", "--pidfile", pidfile, "--timeout", "0.5"});
+  auto took = std::chrono::steady_clock::now() - begin;
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_GE(took, 500ms);
+  EXPECT_LT(took, 2500ms) << "the supervisor sweeps the group at the timeout";
+  for (auto& g : guards) EXPECT_TRUE(g.exited());
+  EXPECT_FALSE(std::filesystem::exists(pidfile));
+}
+
+TEST_F(Daemonkit, StopSignalIsWhatThePayloadGroupGets) {
+  std::string marker = dir / "got-int";
+  auto s = start({}, {"/bin/sh", "-c",
+                      "trap 'echo int > " + marker +
+                          "; exit 0' INT; "
+                          "trap '' TERM; while :; do sleep 0.05; done"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  ASSERT_TRUE(eventually([&] { return read_status(s.payload)["SigCgt"] != "0000000000000000"; }));
+  auto r = dk({"stop", "--pidfile", pidfile, "--signal", "INT", "--timeout", "5"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(read_file(marker), "int\n");
+}
+
+TEST_F(Daemonkit, KillingTheSupervisorTakesThePayloadAlongAndStartWorksAgain) {
+  auto s = start({}, sleeper());
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  guards[0].kill_now();  // the supervisor, by SIGKILL
+  EXPECT_TRUE(guards[1].wait_exit(5000ms)) << "payload outlived its supervisor";
+  auto st = status();
+  EXPECT_EQ(st.exit_code, 1) << st.describe();
+  auto again = start({}, sleeper());
+  EXPECT_EQ(again.result.exit_code, 0) << again.result.describe();
+  EXPECT_GT(again.payload, 1);
+  EXPECT_EQ(status().exit_code, 0);
+}
+
+TEST_F(Daemonkit, PayloadKilledWithoutRespawnEndsTheDaemonAndStatusSaysWhy) {
+  auto s = start({}, sleeper());
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  guards[1].kill_now();
+  EXPECT_TRUE(guards[0].wait_exit(5000ms)) << "the supervisor must end with its payload";
+  auto st = status();
+  EXPECT_EQ(st.exit_code, 1) << st.describe();
+  EXPECT_NE(st.out.find("killed by SIGKILL"), std::string::npos) << st.describe();
+  EXPECT_TRUE(std::filesystem::exists(pidfile));
+  auto again = start({}, sleeper());
+  EXPECT_EQ(again.result.exit_code, 0) << again.result.describe();
+}
+
+TEST_F(Daemonkit, PayloadExitingZeroRemovesThePidfile) {
+  auto s = start({}, {"/bin/sh", "-c", "sleep 0.2"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  ASSERT_GT(s.supervisor, 1);
+  EXPECT_TRUE(guards[0].wait_exit(5000ms));
+  EXPECT_FALSE(std::filesystem::exists(pidfile));
+  EXPECT_EQ(status().exit_code, 3);
+}
+
+TEST_F(Daemonkit, PayloadExitingNonZeroLeavesThePidfileAndTheReason) {
+  auto s = start({}, {"/bin/sh", "-c", "sleep 0.2; exit 78"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  EXPECT_TRUE(guards[0].wait_exit(5000ms));
+  auto st = status();
+  EXPECT_EQ(st.exit_code, 1) << st.describe();
+  EXPECT_NE(st.out.find("exited with 78"), std::string::npos) << st.describe();
+}
+
+TEST_F(Daemonkit, FailuresBeforeTheStartAreOneLineAndLeaveNothing) {
+  struct Case {
+    std::vector<std::string> options;
+    std::vector<std::string> program;
+    std::string needle;
+    int code;
+  };
+  const std::string missing = dir / "missing/out.log";
+  for (const auto& c : std::vector<Case>{
+           {{}, {"no-such-program-dk"}, "no-such-program-dk", 5},
+           {{}, {dir / "no/such/path"}, "no/such/path", 5},
+           {{"--stdout", missing}, sleeper(), missing, 1},
+           {{"--stdin", dir / "nope"}, sleeper(), dir / "nope", 1},
+       }) {
+    SCOPED_TRACE(c.needle);
+    auto s = start(c.options, c.program);
+    EXPECT_EQ(s.result.exit_code, c.code) << s.result.describe();
+    EXPECT_EQ(std::count(s.result.err.begin(), s.result.err.end(), '\n'), 1) << s.result.describe();
+    EXPECT_NE(s.result.err.find(c.needle), std::string::npos) << s.result.describe();
+    EXPECT_FALSE(std::filesystem::exists(pidfile));
+    EXPECT_TRUE(processes_mentioning(dir.path().string()).empty());
+  }
+  // A non-executable file is "not installed" too.
+  write_file(dir / "plain", "#!/bin/sh\n");
+  auto s = start({}, {dir / "plain"});
+  EXPECT_EQ(s.result.exit_code, 5) << s.result.describe();
+  // A missing pidfile directory.
+  auto r = dk({"start", "--pidfile", dir / "none/dk.pid", "--", "/bin/sleep", "1000"});
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_NE(r.err.find(dir / "none/dk.pid"), std::string::npos) << r.describe();
+  EXPECT_TRUE(processes_mentioning(dir.path().string()).empty());
+}
+
+TEST_F(Daemonkit, TwentyConcurrentStartsMakeOneDaemon) {
+  std::vector<std::thread> threads;
+  std::vector<CommandResult> results(20);
+  for (size_t i = 0; i < results.size(); ++i)
+    threads.emplace_back([&, i] {
+      results[i] = dk({"start", "--pidfile", pidfile, "--", "/bin/sleep", "1000"});
+    });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_EQ(r.exit_code, 0) << r.describe();
+  // Supervisors mention the pidfile on their command line: exactly one.
+  auto supervisors = processes_mentioning(pidfile);
+  for (pid_t p : supervisors) guards.emplace_back(p);
+  ASSERT_EQ(supervisors.size(), 1U);
+  EXPECT_EQ(pid_in(pidfile), supervisors[0]);
+  EXPECT_EQ(lock_holder(pidfile), supervisors[0]);
+  auto payloads = children_of(supervisors[0]);
+  for (pid_t p : payloads) guards.emplace_back(p);
+  EXPECT_EQ(payloads.size(), 1U);
+}
+
+TEST_F(Daemonkit, StartOfARunningDaemonSucceedsAndStartsNothing) {
+  auto s = start({}, sleeper());
+  ASSERT_GT(s.payload, 1);
+  auto again = dk({"start", "--pidfile", pidfile, "--", "/bin/sleep", "1000"});
+  EXPECT_EQ(again.exit_code, 0) << again.describe();
+  EXPECT_NE(again.out.find("already running (pid " + std::to_string(s.supervisor) + ")"),
+            std::string::npos)
+      << again.describe();
+  EXPECT_EQ(children_of(s.supervisor), std::vector<pid_t>{s.payload});
+}
+
+TEST_F(Daemonkit, ReloadReopensRenamedLogsAndPassesSighupOn) {
+  std::string log = dir / "out.log";
+  auto s = start({"--stdout", log},
+                 {"/bin/sh", "-c", "trap 'echo hup' HUP; echo up; while :; do sleep 0.05; done"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  ASSERT_TRUE(eventually([&] { return read_file(log) == "up\n"; }));
+  ASSERT_TRUE(eventually([&] { return read_status(s.payload)["SigCgt"] != "0000000000000000"; }));
+  ASSERT_EQ(::rename(log.c_str(), (dir / "out.log.1").c_str()), 0);
+  auto r = dk({"reload", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_TRUE(eventually([&] { return read_file(log) == "hup\n"; }))
+      << "new file: '" << read_file(log) << "', old: '" << read_file(dir / "out.log.1") << "'";
+  EXPECT_TRUE(alive(s.payload));
+}
+
+TEST_F(Daemonkit, ReopenReopensLogsWithoutSignallingThePayload) {
+  std::string log = dir / "out.log";
+  // No HUP handler: a SIGHUP would kill it.
+  auto s = start({"--stdout", log}, {"/bin/sh", "-c", "echo one; read x < /dev/stdin; sleep 1000"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  ASSERT_TRUE(eventually([&] { return read_file(log) == "one\n"; }));
+  ASSERT_EQ(::rename(log.c_str(), (dir / "out.log.1").c_str()), 0);
+  auto r = dk({"reopen", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_TRUE(eventually([&] { return std::filesystem::exists(log); }));
+  EXPECT_TRUE(alive(s.payload)) << "reopen must not signal the payload";
+  EXPECT_EQ(status().exit_code, 0);
+}
+
+TEST_F(Daemonkit, ReloadAndReopenOfAStoppedDaemonExitSeven) {
+  EXPECT_EQ(dk({"reload", "--pidfile", pidfile}).exit_code, 7);
+  EXPECT_EQ(dk({"reopen", "--pidfile", pidfile}).exit_code, 7);
+}
+
+TEST_F(Daemonkit, NotifyStartWaitsForReadyAndHidesTheOuterSocket) {
+  std::string out = dir / "out.log";
+  auto begin = std::chrono::steady_clock::now();
+  auto s = start({"--notify", "--stdout", out},
+                 {payload_path("notifier"), "sleep=400", "send=STATUS=warm|READY=1", "hang"});
+  auto took = std::chrono::steady_clock::now() - begin;
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  EXPECT_GE(took, 400ms) << "start returned before READY=1";
+  EXPECT_NE(read_file(out).find("NOTIFY_SOCKET=@daemonkit-notify/"), std::string::npos)
+      << read_file(out);
+  auto st = status();
+  EXPECT_EQ(st.exit_code, 0);
+  EXPECT_NE(st.out.find("warm"), std::string::npos) << st.describe();
+}
+
+TEST_F(Daemonkit, NotifyAcceptsReadinessFromAProcessThePayloadStarted) {
+  auto s = start({"--notify"}, {payload_path("notifier"), "child-send=READY=1", "hang"});
+  EXPECT_EQ(s.result.exit_code, 0) << s.result.describe();
+}
+
+TEST_F(Daemonkit, PayloadDyingBeforeReadyFailsTheStartAtOnceNamingItsStatus) {
+  auto begin = std::chrono::steady_clock::now();
+  auto s = start({"--notify", "--ready-timeout", "20"},
+                 {payload_path("notifier"), "sleep=100", "exit=3"});
+  auto took = std::chrono::steady_clock::now() - begin;
+  EXPECT_EQ(s.result.exit_code, 1) << s.result.describe();
+  EXPECT_NE(s.result.err.find("exited with 3"), std::string::npos) << s.result.describe();
+  EXPECT_LT(took, 5s) << "must not wait for the ready timeout";
+  EXPECT_FALSE(std::filesystem::exists(pidfile));
+  EXPECT_TRUE(processes_mentioning(dir.path().string()).empty());
+}
+
+TEST_F(Daemonkit, ReadyTimeoutFailsTheStartAndLeavesNothing) {
+  auto s =
+      start({"--notify", "--ready-timeout", "0.5"}, {payload_path("notifier"), "hang", dir / "x"});
+  EXPECT_EQ(s.result.exit_code, 1) << s.result.describe();
+  EXPECT_NE(s.result.err.find("not ready within 0.5 s"), std::string::npos) << s.result.describe();
+  EXPECT_FALSE(std::filesystem::exists(pidfile));
+  EXPECT_TRUE(eventually([&] { return processes_mentioning(dir.path().string()).empty(); }, 2s));
+}
+
+TEST_F(Daemonkit, ConfirmedReloadReturnsOnlyAfterReloadingThenReady) {
+  auto s = start({"--notify", "--reload-notify"},
+                 {payload_path("notifier"), "send=READY=1", "confirm-reload"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  auto begin = std::chrono::steady_clock::now();
+  auto r = dk({"reload", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_GE(std::chrono::steady_clock::now() - begin, 100ms) << "returned before READY=1";
+}
+
+TEST_F(Daemonkit, ConfirmedReloadFailsOnSilenceAndOnDeath) {
+  auto s = start({"--notify", "--reload-notify"},
+                 {payload_path("notifier"), "ignore-hup", "send=READY=1", "hang"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  auto r = dk({"reload", "--pidfile", pidfile, "--timeout", "0.3"});
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_NE(r.err.find("no confirmation within 0.3 s"), std::string::npos) << r.describe();
+  dk({"stop", "--pidfile", pidfile});
+  // A payload that dies of the SIGHUP.
+  s = start({"--notify", "--reload-notify"}, {payload_path("notifier"), "send=READY=1", "hang"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  r = dk({"reload", "--pidfile", pidfile, "--timeout", "5"});
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_NE(r.err.find("killed by SIGHUP"), std::string::npos) << r.describe();
+}
+
+TEST_F(Daemonkit, RespawnRestartsAKilledPayloadUntilStopped) {
+  auto s = start({"--respawn"}, sleeper());
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  guards[1].kill_now();
+  pid_t next = 0;
+  ASSERT_TRUE(eventually([&] {
+    auto kids = children_of(s.supervisor);
+    next = kids.empty() ? 0 : kids[0];
+    return next != 0 && next != s.payload;
+  }));
+  guards.emplace_back(next);
+  EXPECT_EQ(status().exit_code, 0);
+  EXPECT_EQ(pid_in(pidfile), s.supervisor) << "the supervisor stays; the pidfile names it";
+  auto r = dk({"stop", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  for (auto& g : guards) EXPECT_TRUE(g.exited());
+}
+
+TEST_F(Daemonkit, MaxRestartsGivesUpOnACrashLoopAndStatusSaysSo) {
+  std::string log = dir / "out.log";
+  auto s = start({"--respawn", "--max-restarts", "2", "--stdout", log},
+                 {"/bin/sh", "-c", "echo run; exit 1"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  EXPECT_TRUE(guards[0].wait_exit(10s));
+  auto st = status();
+  EXPECT_EQ(st.exit_code, 1) << st.describe();
+  EXPECT_NE(st.out.find("gave up after 2 restarts"), std::string::npos) << st.describe();
+  std::istringstream lines(read_file(log));
+  int runs = 0;
+  for (std::string line; std::getline(lines, line);) runs += line == "run";
+  EXPECT_EQ(runs, 3) << "N + 1 runs in all:\n" << read_file(log);
+}
+
+TEST_F(Daemonkit, NoRespawnOnListedStatus) {
+  auto s = start({"--respawn", "--no-respawn-on", "78"}, {"/bin/sh", "-c", "sleep 0.1; exit 78"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  EXPECT_TRUE(guards[0].wait_exit(10s));
+  auto st = status();
+  EXPECT_EQ(st.exit_code, 1) << st.describe();
+  EXPECT_NE(st.out.find("exited with 78"), std::string::npos) << st.describe();
+}
+
+TEST_F(Daemonkit, WatchdogKillsAPayloadThatStopsPingingAndStatusSaysSo) {
+  std::string out = dir / "out.log";
+  auto s =
+      start({"--notify", "--watchdog", "0.3", "--stdout", out},
+            {payload_path("notifier"), "send=READY=1", "sleep=100", "send=WATCHDOG=1", "hang"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  EXPECT_NE(read_file(out).find("WATCHDOG_USEC=300000"), std::string::npos) << read_file(out);
+  EXPECT_NE(read_file(out).find("WATCHDOG_PID=" + std::to_string(s.payload)), std::string::npos)
+      << read_file(out);
+  EXPECT_TRUE(guards[0].wait_exit(10s));
+  auto st = status();
+  EXPECT_EQ(st.exit_code, 1) << st.describe();
+  EXPECT_NE(st.out.find("watchdog timeout"), std::string::npos) << st.describe();
+}
+
+TEST_F(Daemonkit, WatchdogPingsKeepThePayloadAlive) {
+  auto s = start({"--notify", "--watchdog", "0.3"},
+                 {payload_path("notifier"), "send=READY=1", "ping=50"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  EXPECT_FALSE(guards[1].wait_exit(1000ms)) << "killed although it pinged";
+  EXPECT_EQ(status().exit_code, 0);
+}
+
+TEST_F(Daemonkit, LogRotationKeepsWholeLinesAndTheRequestedNumberOfFiles) {
+  std::string log = dir / "out.log";
+  auto s = start({"--stdout", log, "--log-max-size", "1K", "--log-keep", "2"},
+                 {"/bin/sh", "-c",
+                  "i=0; while [ $i -lt 200 ]; do echo line-$i-xxxxxxxxxxxxxxxxxx; "
+                  "i=$((i+1)); done; exec sleep 1000"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  ASSERT_TRUE(eventually([&] { return read_file(log).find("line-199-") != std::string::npos; }));
+  EXPECT_TRUE(std::filesystem::exists(log + ".1"));
+  EXPECT_TRUE(std::filesystem::exists(log + ".2"));
+  EXPECT_FALSE(std::filesystem::exists(log + ".3"));
+  for (const auto& f : {log, log + ".1", log + ".2"}) {
+    std::string text = read_file(f);
+    EXPECT_LE(text.size(), 1024U) << f;
+    EXPECT_EQ(text.back(), '\n') << f;
+    EXPECT_EQ(text.rfind("line-", 0), 0U) << f;
+  }
+}
+
+TEST_F(Daemonkit, IdleSupervisorNeverWakesUp) {
+  auto s = start({}, sleeper());
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  auto switches = [&] {
+    auto st = read_status(s.supervisor);
+    return st["voluntary_ctxt_switches"] + "/" + st["nonvoluntary_ctxt_switches"];
+  };
+  std::this_thread::sleep_for(100ms);  // let start-up settle
+  auto before = switches();
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(switches(), before) << "the supervisor woke up while idle";
+}
+
+TEST_F(Daemonkit, RunExitsWithThePayloadsStatus) {
+  auto r = dk({"run", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 7"});
+  EXPECT_EQ(r.exit_code, 7) << r.describe();
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  r = dk({"run", "--", "/bin/sh", "-c", "kill -SEGV $$"});
+  EXPECT_EQ(r.exit_code, 128 + SIGSEGV) << r.describe();
+  r = dk({"run", "--", "no-such-program-dk"});
+  EXPECT_EQ(r.exit_code, 5) << r.describe();
+}
+
+TEST_F(Daemonkit, RunForwardsSigtermToTheGroupAndExits143) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::execl(daemonkit_path().c_str(), "daemonkit", "run", "--pidfile", pidfile.c_str(), "--",
+            "/bin/sleep", "1000", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ProcessGuard guard(pid);
+  ASSERT_TRUE(eventually([&] { return lock_holder(pidfile) == pid && !children_of(pid).empty(); }));
+  ProcessGuard payload(children_of(pid)[0]);
+  EXPECT_EQ(status().exit_code, 0);
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFEXITED(st)) << st;
+  EXPECT_EQ(WEXITSTATUS(st), 143);
+  EXPECT_TRUE(payload.exited());
+  EXPECT_FALSE(std::filesystem::exists(pidfile));
+}
+
+TEST_F(Daemonkit, RunForwardsReadinessToTheOuterNotifySocket) {
+  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  struct sockaddr_un sa {};
+  sa.sun_family = AF_UNIX;
+  std::string path = dir / "outer.sock";
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  RunOptions o;
+  o.extra_env.push_back("NOTIFY_SOCKET=" + path);
+  auto r = dk({"run", "--notify", "--", payload_path("notifier"), "send=READY=1", "exit=0"}, o);
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.out.find("NOTIFY_SOCKET=@daemonkit-notify/"), std::string::npos)
+      << "the payload must see the private socket, never the outer one\n"
+      << r.describe();
+  char buf[256] = {};
+  ssize_t n = ::recv(sock, buf, sizeof buf - 1, MSG_DONTWAIT);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(buf).find("READY=1"), std::string::npos) << buf;
+  ::close(sock);
+}
+
+TEST_F(Daemonkit, HostilePidfilesSignalNothing) {
+  pid_t stranger = ::fork();
+  ASSERT_GE(stranger, 0);
+  if (stranger == 0) {
+    for (;;) ::pause();
+  }
+  ProcessGuard stranger_guard(stranger);
+  for (const std::string& content :
+       {std::string("1\n"), std::string("garbage\n"), std::string(""),
+        std::string(1 << 20, '9') + "\n", std::to_string(stranger) + "\n"}) {
+    write_file(pidfile, content);
+    auto r = dk({"stop", "--pidfile", pidfile, "--timeout", "1"});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_NE(r.out.find("not running"), std::string::npos) << r.describe();
+    EXPECT_NE(status().exit_code, 0);
+    EXPECT_EQ(dk({"reload", "--pidfile", pidfile}).exit_code, 7);
+    EXPECT_EQ(dk({"reopen", "--pidfile", pidfile}).exit_code, 7);
+    EXPECT_TRUE(alive(stranger));
+    std::filesystem::remove(pidfile);
+  }
+}
+
+TEST_F(Daemonkit, RestartReplacesTheDaemon) {
+  auto s = start({}, sleeper());
+  ASSERT_GT(s.payload, 1);
+  for (int i = 0; i < 5; ++i) {
+    auto r = dk({"restart", "--pidfile", pidfile, "--", "/bin/sleep", "1000"});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    pid_t sup = pid_in(pidfile);
+    guards.emplace_back(sup);
+    for (pid_t c : children_of(sup)) guards.emplace_back(c);
+    EXPECT_EQ(lock_holder(pidfile), sup);
+  }
+  EXPECT_TRUE(guards[0].exited());
+  EXPECT_TRUE(guards[1].exited());
+}
+
+}  // namespace

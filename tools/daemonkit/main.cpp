@@ -1,0 +1,298 @@
+// daemonkit: run any program as a well-behaved daemon.
+//
+// This file turns the command line into actions and exit codes; the
+// supervisor (supervisor/) is what runs between the pidfile and the payload.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "daemonkit/control.hpp"
+#include "daemonkit/detach.hpp"
+#include "daemonkit/pidfile.hpp"
+#include "daemonkit/signals.hpp"
+#include "daemonkit/spawn.hpp"
+#include "options.hpp"
+#include "supervisor/supervisor.hpp"
+
+extern char** environ;
+
+namespace {
+
+using daemonkit::Error;
+using daemonkit::ErrorKind;
+using daemonkit::ExitCode;
+using dkcli::Command;
+using dkcli::Options;
+
+void say(std::FILE* to, const std::string& line) {
+  std::fprintf(to, "%s\n", line.c_str());
+  std::fflush(to);
+}
+
+int code(ExitCode c) {
+  return static_cast<int>(c);
+}
+
+int report(const Error& e, std::string_view action, Command c) {
+  if (e.kind == ErrorKind::usage) {
+    say(stderr, "daemonkit: " + (e.op.empty() ? e.detail : e.message()));
+    say(stderr, dkcli::usage(c));
+    return code(ExitCode::usage);
+  }
+  say(stderr, "daemonkit: cannot " + std::string(action) + ": " + e.message());
+  return code(daemonkit::exit_code_for(e));
+}
+
+std::filesystem::path make_absolute(const std::filesystem::path& p) {
+  if (p.empty() || p.is_absolute()) return p;
+  std::error_code ec;
+  auto a = std::filesystem::absolute(p, ec);
+  return ec ? p : a.lexically_normal();
+}
+
+// Everything that can be checked before forking is checked here, so that
+// most mistakes are reported by the command itself, with the right code.
+daemonkit::Result<dkcli::Plan> make_plan(Options o, bool foreground) {
+  dkcli::Plan plan;
+  plan.foreground = foreground;
+  o.pidfile = make_absolute(o.pidfile);
+  for (auto* p : {&o.stdout_path, &o.stderr_path, &o.stdin_path})
+    if (*p) **p = make_absolute(**p);
+  if (o.chroot) o.chroot = make_absolute(*o.chroot);
+  if (o.chdir && !o.chroot) o.chdir = make_absolute(*o.chdir);
+  if ((o.user || o.chroot) && ::geteuid() != 0)
+    return daemonkit::fail(Error::because(o.user ? "use --user" : "use --chroot", "", "needs root",
+                                          ErrorKind::privilege));
+  if (o.user) {
+    auto c = daemonkit::lookup_credentials(*o.user);
+    if (!c) return daemonkit::fail(std::move(c).error());
+    plan.credentials = std::move(*c);
+  }
+  // The payload's environment.
+  if (!o.clear_env)
+    for (char** e = environ; *e != nullptr; ++e) plan.env.emplace_back(*e);
+  for (const auto& [name, value] : o.env) {
+    std::erase_if(plan.env, [&](const std::string& e) { return e.rfind(name + "=", 0) == 0; });
+    plan.env.push_back(name + "=" + value);
+  }
+  // PROGRAM, searched in the payload's PATH (or a sane default).
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const auto& e : plan.env)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  auto program =
+      daemonkit::find_program(o.program[0], path, o.chroot ? *o.chroot : std::filesystem::path());
+  if (!program) return daemonkit::fail(std::move(program).error());
+  plan.program = *program;
+  if (foreground) {
+    if (const char* n = std::getenv("NOTIFY_SOCKET"); n != nullptr) plan.outer_notify = n;
+  }
+  plan.options = std::move(o);
+  return plan;
+}
+
+int start(const Options& o) {
+  auto plan = make_plan(o, false);
+  if (!plan) return report(plan.error(), "start", Command::start);
+  if (auto st = daemonkit::query_status(plan->options.pidfile);
+      st && st->state == daemonkit::RunState::running) {
+    say(stdout, "daemonkit: already running (pid " + std::to_string(st->pid) + ")");
+    return 0;
+  }
+  daemonkit::DetachOptions d;
+  d.pidfile = plan->options.pidfile;
+  d.keep_signals_blocked = true;
+  // The supervisor enforces --ready-timeout itself and cleans up; this is
+  // only a backstop in case it cannot.
+  d.ready_timeout = plan->options.ready_timeout + std::chrono::seconds(10);
+  auto started = daemonkit::detach(d, [&](daemonkit::Daemon& daemon) {
+    auto hub = daemonkit::SignalHub::install({SIGQUIT, SIGUSR1, SIGUSR2});
+    if (!hub) {
+      daemon.fail(hub.error());
+      return 1;
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    return dkcli::supervise(*plan, **hub, &daemon, daemon.pidfile());
+  });
+  if (!started) return report(started.error(), "start", Command::start);
+  if (started->how == daemonkit::Started::How::already_running)
+    say(stdout, "daemonkit: already running (pid " + std::to_string(started->pid) + ")");
+  return 0;
+}
+
+int run(const Options& o) {
+  auto hub = daemonkit::SignalHub::install({SIGQUIT, SIGUSR1, SIGUSR2});
+  if (!hub) return report(hub.error(), "run", Command::run);
+  auto plan = make_plan(o, true);
+  if (!plan) return report(plan.error(), "run", Command::run);
+  std::optional<daemonkit::LockedPidfile> pidfile;
+  if (!plan->options.pidfile.empty()) {
+    auto acquired = daemonkit::LockedPidfile::acquire(plan->options.pidfile);
+    if (!acquired) return report(acquired.error(), "run", Command::run);
+    if (auto* taken = std::get_if<daemonkit::LockedPidfile::Taken>(&*acquired)) {
+      say(stderr, "daemonkit: cannot run: already running (pid " + std::to_string(taken->holder) +
+                      " holds " + plan->options.pidfile.string() + ")");
+      return code(ExitCode::failure);
+    }
+    pidfile.emplace(std::move(std::get<daemonkit::LockedPidfile>(*acquired)));
+    if (auto w = pidfile->write_pid(::getpid()); !w) {
+      (void)pidfile->remove();
+      return report(w.error(), "run", Command::run);
+    }
+  }
+  return dkcli::supervise(*plan, **hub, nullptr, pidfile);
+}
+
+int stop(const Options& o, bool quiet) {
+  daemonkit::StopOptions s;
+  s.signal = o.stop_signal;
+  s.timeout = o.timeout;
+  auto stopped = daemonkit::stop_daemon(o.pidfile, s);
+  if (!stopped) return report(stopped.error(), "stop", Command::stop);
+  std::error_code ec;
+  if (!std::filesystem::exists(o.pidfile, ec))
+    std::filesystem::remove(dkcli::state_path(o.pidfile), ec);
+  switch (stopped->outcome) {
+    case daemonkit::StopResult::Outcome::not_running:
+      if (!quiet) say(stdout, "daemonkit: not running");
+      break;
+    case daemonkit::StopResult::Outcome::killed:
+      say(stderr, "daemonkit: pid " + std::to_string(stopped->pid) + " did not stop within " +
+                      daemonkit::format_seconds(o.timeout) + " s; killed it with SIGKILL");
+      break;
+    case daemonkit::StopResult::Outcome::stopped:
+      break;
+  }
+  if (stopped->cleanup_error)
+    say(stderr, "daemonkit: warning: " + stopped->cleanup_error->message());
+  return 0;
+}
+
+int reopen(const Options& o) {
+  auto pid = daemonkit::signal_daemon(o.pidfile, SIGHUP, daemonkit::kReopenRequest);
+  if (!pid) return report(pid.error(), "reopen", o.command);
+  if (*pid == 0) {
+    say(stderr, "daemonkit: cannot reopen: not running");
+    return code(ExitCode::reload_not_running);
+  }
+  return 0;
+}
+
+int reload(const Options& o) {
+  // A daemonkit supervisor (it keeps a state file) always answers a reload
+  // request: at once, or with --reload-notify once the payload confirmed.
+  std::error_code ec;
+  const bool supervised = std::filesystem::exists(dkcli::state_path(o.pidfile), ec);
+  auto r = daemonkit::reload_daemon(o.pidfile, supervised, o.timeout);
+  if (!r) return report(r.error(), "reload", o.command);
+  switch (r->outcome) {
+    case daemonkit::ReloadResult::Outcome::done:
+      return 0;
+    case daemonkit::ReloadResult::Outcome::not_running:
+      say(stderr, "daemonkit: cannot reload: not running");
+      return code(ExitCode::reload_not_running);
+    case daemonkit::ReloadResult::Outcome::failed:
+      break;
+  }
+  say(stderr, "daemonkit: reload failed: " + r->why);
+  return code(ExitCode::failure);
+}
+
+// Prints only printable text from the state file (it is the daemon's).
+std::string printable(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
+std::map<std::string, std::string> read_state(const std::filesystem::path& pidfile) {
+  std::map<std::string, std::string> m;
+  std::ifstream in(dkcli::state_path(pidfile));
+  std::string line;
+  while (in && std::getline(in, line) && m.size() < 32) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) m[line.substr(0, eq)] = printable(line.substr(eq + 1, 512));
+  }
+  return m;
+}
+
+int status(const Options& o) {
+  auto st = daemonkit::query_status(o.pidfile);
+  if (!st) {
+    say(stderr, "daemonkit: status unknown: " + st.error().message());
+    return code(ExitCode::privilege);
+  }
+  auto state = read_state(o.pidfile);
+  switch (st->state) {
+    case daemonkit::RunState::running: {
+      std::string line = "running (pid " + std::to_string(st->pid) + ")";
+      if (state.count("status")) line += ": " + state["status"];
+      say(stdout, line);
+      break;
+    }
+    case daemonkit::RunState::dead_pidfile_remains: {
+      std::string why = state.count("ended") ? state["ended"] : "the daemon died";
+      say(stdout, "dead (pid " + std::to_string(st->pid) + "), pidfile remains: " + why);
+      break;
+    }
+    case daemonkit::RunState::not_running:
+      say(stdout, "not running");
+      break;
+  }
+  return code(daemonkit::exit_code_for(st->state));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  auto parsed = dkcli::parse_command_line(args);
+  if (!parsed) {
+    Command c = Command::none;
+    if (!args.empty())
+      for (Command k : {Command::start, Command::run, Command::stop, Command::restart,
+                        Command::reload, Command::reopen, Command::status})
+        if (args[0] == dkcli::command_name(k)) c = k;
+    return report(parsed.error(), "", c);
+  }
+  Options& o = *parsed;
+  if (o.help) {
+    std::fputs(dkcli::help(o.command).c_str(), stdout);
+    return 0;
+  }
+  if (o.version) {
+    say(stdout, "daemonkit " DAEMONKIT_VERSION);
+    return 0;
+  }
+  o.pidfile = make_absolute(o.pidfile);
+  switch (o.command) {
+    case Command::start:
+      return start(o);
+    case Command::run:
+      return run(o);
+    case Command::stop:
+      return stop(o, false);
+    case Command::restart: {
+      // Check the new command line before stopping the old daemon.
+      auto plan = make_plan(o, false);
+      if (!plan) return report(plan.error(), "restart", Command::restart);
+      int rc = stop(o, true);
+      return rc != 0 ? rc : start(o);
+    }
+    case Command::reload:
+      return reload(o);
+    case Command::reopen:
+      return reopen(o);
+    case Command::status:
+      return status(o);
+    case Command::none:
+      break;
+  }
+  return code(ExitCode::usage);
+}

@@ -1,0 +1,634 @@
+#include "supervisor/supervisor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include "daemonkit/control.hpp"
+#include "daemonkit/notify.hpp"
+#include "daemonkit/output.hpp"
+#include "daemonkit/spawn.hpp"
+#include "supervisor/respawn.hpp"
+
+namespace dkcli {
+
+using daemonkit::Error;
+using daemonkit::Level;
+using daemonkit::Result;
+using daemonkit::UniqueFd;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::filesystem::path state_path(const std::filesystem::path& pidfile) {
+  return pidfile.string() + ".state";
+}
+
+namespace {
+
+constexpr milliseconds kAbortGrace{5000};  // SIGABRT, then SIGKILL (watchdog)
+
+// Where one captured stream goes.
+struct Capture {
+  UniqueFd read_end;   // non-blocking; the supervisor reads
+  UniqueFd write_end;  // given to each payload
+  std::optional<daemonkit::OutputFile> file;
+  bool to_syslog = false;
+  Level level = Level::info;
+  daemonkit::LineBuffer lines;
+};
+
+Result<Capture> make_pipe() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) return daemonkit::fail(Error::from_errno(errno, "pipe2", ""));
+  Capture c;
+  c.read_end.reset(p[0]);
+  c.write_end.reset(p[1]);
+  int flags = ::fcntl(p[0], F_GETFL);
+  if (flags < 0 || ::fcntl(p[0], F_SETFL, flags | O_NONBLOCK) < 0)
+    return daemonkit::fail(Error::from_errno(errno, "fcntl O_NONBLOCK", "pipe"));
+  return c;
+}
+
+Result<UniqueFd> open_fd(const std::filesystem::path& path, int flags, const char* what) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC | O_NOCTTY, 0644);
+  if (fd < 0) return daemonkit::fail(Error::from_errno(errno, what, path));
+  return UniqueFd(fd);
+}
+
+class Supervisor {
+ public:
+  Supervisor(const Plan& plan, daemonkit::SignalHub& hub, daemonkit::Daemon* daemon,
+             std::optional<daemonkit::LockedPidfile>& pidfile)
+      : plan_(plan),
+        opt_(plan.options),
+        hub_(hub),
+        daemon_(daemon),
+        pidfile_(pidfile),
+        policy_(opt_.max_restarts, opt_.no_respawn_on) {}
+
+  int run();
+
+ private:
+  Result<void> set_up();
+  Result<void> start_payload();
+  void loop();
+  int poll_timeout() const;
+  void handle_signals_and_io();
+  void drain(Capture& c, bool final);
+  void emit(Capture& c, std::string_view data);
+  void drain_notify();
+  void on_payload_exit();
+  void begin_stop(const daemonkit::StopRequest& request);
+  void forward(int signo);
+  void reopen_outputs();
+  void report_ready();
+  void fail_start(const Error& e);
+  void finish(std::string reason, bool clean);
+  void say(Level level, const std::string& text);
+  void write_state();
+  bool from_payload(pid_t sender) const;
+
+  const Plan& plan_;
+  const Options& opt_;
+  daemonkit::SignalHub& hub_;
+  daemonkit::Daemon* daemon_;
+  std::optional<daemonkit::LockedPidfile>& pidfile_;
+
+  std::optional<Capture> out_;
+  std::optional<Capture> err_;  // unset when stderr shares out_'s pipe
+  std::optional<daemonkit::SyslogWriter> syslog_;
+  UniqueFd stdin_fd_, stdout_null_, stderr_null_;
+  std::optional<daemonkit::NotifyListener> notify_;
+  std::vector<std::string> env_;
+
+  std::optional<daemonkit::Child> payload_;
+  Clock::time_point payload_started_{};
+  bool ready_ = false;  // the caller (or outer manager) was told
+  std::optional<Clock::time_point> ready_deadline_;
+  bool stopping_ = false;
+  daemonkit::StopRequest stop_request_;
+  std::optional<Clock::time_point> kill_at_;  // SIGKILL the group (stop timeout, watchdog)
+  std::optional<Clock::time_point> respawn_at_;
+  std::optional<Clock::time_point> watchdog_at_;
+  bool watchdog_fired_ = false;
+  RespawnPolicy policy_;
+  std::string last_status_;  // STATUS= from the payload
+  struct PendingReload {
+    pid_t requester = 0;
+    int id = 0;
+    bool reloading = false;  // RELOADING=1 seen
+  };
+  std::optional<PendingReload> reload_;
+  void answer_reload(const std::string& text);
+  bool done_ = false;
+  int exit_code_ = 0;
+  bool start_failed_ = false;
+};
+
+void Supervisor::say(Level level, const std::string& text) {
+  const std::string line = "daemonkit: " + text + "\n";
+  if (plan_.foreground) {
+    (void)!::write(2, line.data(), line.size());
+    return;
+  }
+  if (syslog_) {
+    (void)syslog_->send(level, ::getpid(), line);
+  } else if (Capture* c = err_ ? &*err_ : (out_ ? &*out_ : nullptr); c && c->file) {
+    (void)c->file->write(line);
+  }
+}
+
+Result<void> Supervisor::set_up() {
+  // Standard input.
+  if (opt_.stdin_path) {
+    auto fd = open_fd(*opt_.stdin_path, O_RDONLY, "open standard input");
+    if (!fd) return daemonkit::fail(std::move(fd).error());
+    stdin_fd_ = std::move(*fd);
+  } else if (!plan_.foreground) {
+    auto fd = open_fd("/dev/null", O_RDONLY, "open");
+    if (!fd) return daemonkit::fail(std::move(fd).error());
+    stdin_fd_ = std::move(*fd);
+  }
+  // Output: syslog, files (through pipes, so they can be reopened and
+  // rotated), or the supervisor's own streams under `run`, or /dev/null.
+  std::optional<daemonkit::OutputFile::Rotation> rotation;
+  if (opt_.log_max_size)
+    rotation = daemonkit::OutputFile::Rotation{*opt_.log_max_size, opt_.log_keep_or_default()};
+  if (opt_.syslog_tag) {
+    auto w = daemonkit::SyslogWriter::open(*opt_.syslog_tag);
+    if (!w) return daemonkit::fail(std::move(w).error());
+    syslog_.emplace(std::move(*w));
+    for (auto* slot : {&out_, &err_}) {
+      auto c = make_pipe();
+      if (!c) return daemonkit::fail(std::move(c).error());
+      c->to_syslog = true;
+      c->level = slot == &out_ ? Level::info : Level::err;
+      slot->emplace(std::move(*c));
+    }
+  } else {
+    const auto& out_path = opt_.stdout_path;
+    const auto err_path = opt_.stderr_path ? opt_.stderr_path : opt_.stdout_path;
+    if (out_path) {
+      auto c = make_pipe();
+      if (!c) return daemonkit::fail(std::move(c).error());
+      auto f = daemonkit::OutputFile::open(*out_path, rotation);
+      if (!f) return daemonkit::fail(std::move(f).error());
+      c->file.emplace(std::move(*f));
+      out_.emplace(std::move(*c));
+    }
+    if (err_path && err_path != out_path) {
+      auto c = make_pipe();
+      if (!c) return daemonkit::fail(std::move(c).error());
+      auto f = daemonkit::OutputFile::open(*err_path, rotation);
+      if (!f) return daemonkit::fail(std::move(f).error());
+      c->file.emplace(std::move(*f));
+      err_.emplace(std::move(*c));
+    }
+    if (!plan_.foreground) {
+      if (!out_) {
+        auto fd = open_fd("/dev/null", O_WRONLY, "open");
+        if (!fd) return daemonkit::fail(std::move(fd).error());
+        stdout_null_ = std::move(*fd);
+      }
+      if (!err_path) {
+        auto fd = open_fd("/dev/null", O_WRONLY, "open");
+        if (!fd) return daemonkit::fail(std::move(fd).error());
+        stderr_null_ = std::move(*fd);
+      }
+    }
+  }
+  // Environment: the outer manager's variables are ours, never the payload's.
+  for (const auto& e : plan_.env) {
+    std::string_view name = std::string_view(e).substr(0, e.find('='));
+    if (name == "NOTIFY_SOCKET" || name == "WATCHDOG_USEC" || name == "WATCHDOG_PID") continue;
+    env_.push_back(e);
+  }
+  if (opt_.notify) {
+    auto l = daemonkit::NotifyListener::open();
+    if (!l) return daemonkit::fail(std::move(l).error());
+    notify_.emplace(std::move(*l));
+    env_.push_back("NOTIFY_SOCKET=" + notify_->address());
+    if (opt_.watchdog)
+      env_.push_back("WATCHDOG_USEC=" + std::to_string(opt_.watchdog->count() * 1000));
+  }
+  return {};
+}
+
+Result<void> Supervisor::start_payload() {
+  daemonkit::SpawnOptions s;
+  s.program = plan_.program;
+  s.argv = opt_.program;
+  s.env = env_;
+  s.stdin_fd = stdin_fd_ ? stdin_fd_.get() : -1;
+  s.stdout_fd = out_ ? out_->write_end.get() : (stdout_null_ ? stdout_null_.get() : -1);
+  s.stderr_fd = err_ ? err_->write_end.get()
+                     : (stderr_null_ ? stderr_null_.get()
+                                     : (out_ && !opt_.syslog_tag ? out_->write_end.get() : -1));
+  if (opt_.chroot) s.chroot = *opt_.chroot;
+  s.working_directory =
+      opt_.chdir ? *opt_.chdir : std::filesystem::path(plan_.foreground ? "" : "/");
+  if (opt_.umask)
+    s.umask = *opt_.umask;
+  else if (!plan_.foreground)
+    s.umask = 022;
+  s.credentials = plan_.credentials;
+  s.nice = opt_.nice;
+  s.limits = opt_.limits;
+  s.oom_score_adj = opt_.oom_score_adj;
+  s.no_new_privs = opt_.no_new_privs;
+  s.take_terminal = plan_.foreground;
+  if (opt_.watchdog) s.pid_variable = "WATCHDOG_PID";
+  auto child = daemonkit::spawn(s);
+  if (!child) return daemonkit::fail(std::move(child).error());
+  payload_.emplace(std::move(*child));
+  payload_started_ = Clock::now();
+  watchdog_fired_ = false;
+  kill_at_.reset();
+  watchdog_at_.reset();
+  return {};
+}
+
+void Supervisor::report_ready() {
+  if (ready_) return;
+  ready_ = true;
+  ready_deadline_.reset();
+  if (opt_.watchdog) watchdog_at_ = Clock::now() + *opt_.watchdog;
+  if (daemon_ != nullptr) daemon_->ready();
+  if (!plan_.outer_notify.empty())
+    (void)daemonkit::notify_to(plan_.outer_notify,
+                               "READY=1\nMAINPID=" + std::to_string(::getpid()));
+  write_state();
+}
+
+void Supervisor::fail_start(const Error& e) {
+  start_failed_ = true;
+  if (daemon_ != nullptr) {
+    daemon_->fail(e);  // removes the pidfile first
+    pidfile_.reset();
+  } else {
+    std::fprintf(stderr, "daemonkit: cannot run: %s\n", e.message().c_str());
+    if (pidfile_) (void)pidfile_->remove();
+    pidfile_.reset();
+  }
+  std::error_code ec;
+  if (!opt_.pidfile.empty()) std::filesystem::remove(state_path(opt_.pidfile), ec);
+  exit_code_ = static_cast<int>(daemonkit::exit_code_for(e));
+  if (plan_.foreground && e.kind == daemonkit::ErrorKind::failure) exit_code_ = 1;
+  done_ = true;
+}
+
+void Supervisor::write_state() {
+  if (opt_.pidfile.empty()) return;
+  std::string text = "pid=" + std::to_string(::getpid()) + "\n";
+  if (payload_) text += "payload=" + std::to_string(payload_->pid) + "\n";
+  text += "restarts=" + std::to_string(policy_.restarts()) + "\n";
+  text += std::string("reload_notify=") + (opt_.reload_notify ? "1" : "0") + "\n";
+  if (!last_status_.empty()) text += "status=" + last_status_ + "\n";
+  const auto path = state_path(opt_.pidfile);
+  const std::string tmp = path.string() + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd) return;
+  (void)!::write(fd.get(), text.data(), text.size());
+  fd.reset();
+  (void)::rename(tmp.c_str(), path.c_str());
+}
+
+void Supervisor::finish(std::string reason, bool clean) {
+  done_ = true;
+  // Under `run` the exit status says it already; only the supervisor's own
+  // decisions (gave up, watchdog) are news there.
+  if (!clean &&
+      (!plan_.foreground || reason.rfind("gave up", 0) == 0 || reason == "watchdog timeout"))
+    say(Level::err, reason);
+  std::error_code ec;
+  const auto state = opt_.pidfile.empty() ? std::filesystem::path() : state_path(opt_.pidfile);
+  if (clean || plan_.foreground) {
+    // `run` always removes its pidfile: its exit status tells the rest.
+    if (pidfile_) {
+      if (auto r = pidfile_->remove(); !r) say(Level::err, r.error().message());
+      pidfile_.reset();
+    }
+    if (!state.empty()) std::filesystem::remove(state, ec);
+    return;
+  }
+  // Leave the pidfile (unlocked once we exit) and say why, for `status`.
+  if (!state.empty()) {
+    const std::string tmp = state.string() + ".tmp";
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (fd) {
+      std::string text =
+          "ended=" + reason + "\nrestarts=" + std::to_string(policy_.restarts()) + "\n";
+      (void)!::write(fd.get(), text.data(), text.size());
+      fd.reset();
+      (void)::rename(tmp.c_str(), state.c_str());
+    }
+  }
+  pidfile_.reset();  // releases the lock, keeps the file
+}
+
+bool Supervisor::from_payload(pid_t sender) const {
+  // The payload and any process it started: walk up the parents.
+  if (!payload_ || sender <= 0) return false;
+  pid_t p = sender;
+  for (int depth = 0; depth < 64 && p > 1; ++depth) {
+    if (p == payload_->pid) return true;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(p));
+    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) return false;
+    char buf[512];
+    ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    const char* close = std::strrchr(buf, ')');
+    if (close == nullptr) return false;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(close + 1, " %c %d", &state, &ppid) != 2) return false;
+    p = ppid;
+  }
+  return false;
+}
+
+void Supervisor::drain_notify() {
+  if (!notify_) return;
+  for (;;) {
+    auto d = notify_->receive();
+    if (!d || !*d) return;
+    if (!from_payload((*d)->sender)) continue;
+    auto m = daemonkit::parse_notify((*d)->text);
+    if (m.status) {
+      last_status_ = *m.status;
+      if (ready_) write_state();
+    }
+    if (m.watchdog && opt_.watchdog && ready_ && !watchdog_fired_)
+      watchdog_at_ = Clock::now() + *opt_.watchdog;
+    if (reload_ && m.reloading) reload_->reloading = true;
+    if (reload_ && reload_->reloading && m.ready) answer_reload("ok");
+    if (m.ready) {
+      if (!ready_) {
+        report_ready();
+      } else if (opt_.watchdog && !watchdog_fired_) {
+        watchdog_at_ = Clock::now() + *opt_.watchdog;
+      }
+    }
+    if (!plan_.outer_notify.empty()) {
+      std::string fwd;
+      if (m.reloading) fwd += "RELOADING=1\n";
+      if (m.stopping) fwd += "STOPPING=1\n";
+      if (m.status) fwd += "STATUS=" + *m.status + "\n";
+      if (m.ready && ready_) fwd += "READY=1\n";
+      if (!fwd.empty()) (void)daemonkit::notify_to(plan_.outer_notify, fwd);
+    }
+  }
+}
+
+void Supervisor::emit(Capture& c, std::string_view data) {
+  if (c.to_syslog) {
+    c.lines.feed(data, [&](std::string_view line) {
+      (void)syslog_->send(c.level, payload_ ? payload_->pid : ::getpid(), line);
+    });
+  } else if (c.file && c.file->rotating()) {
+    c.lines.feed(data, [&](std::string_view line) { (void)c.file->write(line); });
+  } else if (c.file) {
+    (void)c.file->write(data);
+  }
+}
+
+void Supervisor::drain(Capture& c, bool final) {
+  std::array<char, 65536> buf;
+  for (;;) {
+    ssize_t n = ::read(c.read_end.get(), buf.data(), buf.size());
+    if (n <= 0) break;
+    emit(c, std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+  if (final) {
+    if (c.to_syslog)
+      c.lines.flush([&](std::string_view line) {
+        (void)syslog_->send(c.level, payload_ ? payload_->pid : ::getpid(), line);
+      });
+    else if (c.file)
+      c.lines.flush([&](std::string_view line) { (void)c.file->write(line); });
+  }
+}
+
+void Supervisor::reopen_outputs() {
+  for (auto* c : {&out_, &err_})
+    if (*c && (*c)->file)
+      if (auto r = (*c)->file->reopen(); !r)
+        say(Level::err, "cannot reopen: " + r.error().message());
+}
+
+void Supervisor::answer_reload(const std::string& text) {
+  if (!reload_) return;
+  (void)daemonkit::notify_to(daemonkit::reload_reply_address(reload_->requester, reload_->id),
+                             text);
+  reload_.reset();
+}
+
+void Supervisor::forward(int signo) {
+  // The payload itself: its helpers may not expect SIGHUP or SIGUSR1. Only
+  // the stop signal goes to the whole group (begin_stop).
+  if (payload_) (void)payload_->handle.send_signal(signo);
+}
+
+void Supervisor::begin_stop(const daemonkit::StopRequest& request) {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_request_ = request;
+  respawn_at_.reset();
+  watchdog_at_.reset();
+  if (!payload_) {
+    finish("", true);
+    return;
+  }
+  (void)daemonkit::signal_group(*payload_, request.signal);
+  // A stopped group would never see the signal (as systemd does).
+  if (request.signal != SIGKILL && request.signal != SIGCONT)
+    (void)daemonkit::signal_group(*payload_, SIGCONT);
+  kill_at_ = Clock::now() + request.timeout;
+}
+
+void Supervisor::on_payload_exit() {
+  if (out_) drain(*out_, false);
+  if (err_) drain(*err_, false);
+  // Its pid, the group's id, is still ours until we reap: sweep the group
+  // now, so nothing the payload forked outlives it.
+  (void)daemonkit::signal_group(*payload_, SIGKILL);
+  auto status = daemonkit::try_reap(*payload_);
+  int ws = status && *status ? **status : 0;
+  const auto started = payload_started_;
+  if (out_) drain(*out_, true);
+  if (err_) drain(*err_, true);
+  std::string how = watchdog_fired_ ? "watchdog timeout" : daemonkit::describe_exit(ws);
+  answer_reload("failed: " + opt_.program[0] + " " + how + " during the reload");
+  payload_.reset();
+  kill_at_.reset();
+  watchdog_at_.reset();
+
+  if (stopping_) {
+    exit_code_ = daemonkit::exit_code_of(ws);
+    finish("", true);
+    return;
+  }
+  if (!ready_) {
+    fail_start(Error::because("start", opt_.program[0], how + " before it was ready"));
+    if (plan_.foreground) exit_code_ = 1;
+    return;
+  }
+  if (opt_.respawn) {
+    auto d = policy_.on_exit(watchdog_fired_ ? SIGABRT : ws, started, Clock::now());
+    if (d.restart) {
+      say(Level::warning, opt_.program[0] + " " + how + "; restarting in " +
+                              std::to_string(d.delay.count()) + " ms (restart " +
+                              std::to_string(policy_.restarts()) + ")");
+      respawn_at_ = Clock::now() + d.delay;
+      write_state();
+      return;
+    }
+    how = d.why_not;
+  }
+  exit_code_ = daemonkit::exit_code_of(ws);
+  const bool clean = !watchdog_fired_ && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+  finish(how, clean);
+}
+
+int Supervisor::poll_timeout() const {
+  std::optional<Clock::time_point> next;
+  for (const auto& t : {ready_deadline_, kill_at_, respawn_at_, watchdog_at_})
+    if (t && (!next || *t < *next)) next = t;
+  if (!next) return -1;  // idle: sleep until something happens
+  auto ms = std::chrono::ceil<milliseconds>(*next - Clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(ms, 0, 1 << 30));
+}
+
+void Supervisor::handle_signals_and_io() {
+  hub_.dispatch();
+  if (out_) drain(*out_, false);
+  if (err_) drain(*err_, false);
+  drain_notify();
+  if (payload_ && payload_->handle.has_exited()) on_payload_exit();
+  (void)daemonkit::reap_others(payload_ ? payload_->pid : 0);
+
+  const auto now = Clock::now();
+  if (done_) return;
+  if (ready_deadline_ && now >= *ready_deadline_ && payload_) {
+    ready_deadline_.reset();
+    (void)daemonkit::signal_group(*payload_, SIGKILL);
+    (void)payload_->handle.wait_for_exit(std::chrono::seconds(5));
+    if (out_) drain(*out_, true);
+    if (err_) drain(*err_, true);
+    (void)daemonkit::try_reap(*payload_);
+    payload_.reset();
+    fail_start(Error::because("start", opt_.program[0],
+                              "not ready within " + daemonkit::format_seconds(opt_.ready_timeout) +
+                                  " s (no READY=1); it was killed"));
+    return;
+  }
+  if (watchdog_at_ && now >= *watchdog_at_ && payload_) {
+    watchdog_at_.reset();
+    watchdog_fired_ = true;
+    say(Level::err, "watchdog timeout: no WATCHDOG=1 from " + opt_.program[0] + " within " +
+                        std::to_string(opt_.watchdog->count()) + " ms; sending SIGABRT");
+    (void)payload_->handle.send_signal(SIGABRT);
+    kill_at_ = now + kAbortGrace;
+  }
+  if (kill_at_ && now >= *kill_at_ && payload_) {
+    kill_at_.reset();
+    (void)daemonkit::signal_group(*payload_, SIGKILL);
+  }
+  if (respawn_at_ && now >= *respawn_at_ && !payload_) {
+    respawn_at_.reset();
+    if (auto r = start_payload(); !r) {
+      say(Level::err, "cannot restart: " + r.error().message());
+      exit_code_ = 1;
+      finish("cannot restart: " + r.error().message(), false);
+      return;
+    }
+    write_state();
+  }
+}
+
+void Supervisor::loop() {
+  while (!done_) {
+    std::array<struct pollfd, 5> fds{};
+    size_t n = 0;
+    fds[n++] = {hub_.fd(), POLLIN, 0};
+    if (payload_) fds[n++] = {payload_->handle.fd(), POLLIN, 0};
+    if (out_) fds[n++] = {out_->read_end.get(), POLLIN, 0};
+    if (err_) fds[n++] = {err_->read_end.get(), POLLIN, 0};
+    if (notify_) fds[n++] = {notify_->fd(), POLLIN, 0};
+    if (::poll(fds.data(), n, poll_timeout()) < 0 && errno != EINTR) {
+      say(Level::err, std::string("poll: ") + std::strerror(errno));
+      exit_code_ = 1;
+      break;
+    }
+    handle_signals_and_io();
+  }
+}
+
+int Supervisor::run() {
+  // Signals first: what arrives from now on is handled by the loop.
+  auto stop_from = [this](const daemonkit::SignalEvent& e) {
+    auto req = daemonkit::decode_stop_request(e.code, e.value);
+    daemonkit::StopRequest r;
+    r.signal = e.signo;
+    r.timeout = opt_.timeout;
+    begin_stop(req ? *req : r);
+  };
+  hub_.on_signal(SIGTERM, stop_from);
+  hub_.on_signal(SIGINT, stop_from);
+  hub_.on_signal(SIGHUP, [this](const daemonkit::SignalEvent& e) {
+    reopen_outputs();
+    if (e.code == SI_QUEUE && e.value == daemonkit::kReopenRequest) return;
+    const bool requested = daemonkit::is_reload_request(e.code, e.value);
+    if (requested) {
+      answer_reload("failed: superseded by a newer reload");
+      reload_ = PendingReload{e.sender, e.value, false};
+    }
+    if (!payload_) {
+      answer_reload("failed: " + opt_.program[0] + " is not running (waiting to respawn)");
+      return;
+    }
+    forward(SIGHUP);
+    // Without --reload-notify nothing more will come: done once passed on.
+    if (requested && !opt_.reload_notify) answer_reload("ok");
+  });
+  for (int s : {SIGQUIT, SIGUSR1, SIGUSR2})
+    hub_.on_signal(s, [this, s](const auto&) { forward(s); });
+  hub_.on_signal(SIGCHLD, [](const auto&) {});  // the loop reaps, payload first
+
+  if (auto r = set_up(); !r) {
+    fail_start(r.error());
+    return exit_code_;
+  }
+  if (auto r = start_payload(); !r) {
+    fail_start(r.error());
+    return exit_code_;
+  }
+  if (opt_.notify)
+    ready_deadline_ = Clock::now() + opt_.ready_timeout;
+  else
+    report_ready();  // executed: that is "up" without --notify
+  loop();
+  if (out_) drain(*out_, true);
+  if (err_) drain(*err_, true);
+  return exit_code_;
+}
+
+}  // namespace
+
+int supervise(const Plan& plan, daemonkit::SignalHub& hub, daemonkit::Daemon* daemon,
+              std::optional<daemonkit::LockedPidfile>& pidfile) {
+  Supervisor s(plan, hub, daemon, pidfile);
+  return s.run();
+}
+
+}  // namespace dkcli
