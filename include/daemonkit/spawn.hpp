@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <optional>
@@ -77,6 +78,15 @@ Result<std::optional<int>> try_reap(const Child& child);
 // reap it first (try_reap), then call again. Never blocks; returns how many
 // were reaped.
 int reap_others(pid_t keep);
+
+// Makes this process a child subreaper: orphans among its descendants
+// become its children (so it can reap and account for them).
+Result<void> become_child_subreaper();
+
+// After the child's group was sent SIGKILL: reaps members that became our
+// children (see become_child_subreaper) until no process of group `pgid` is
+// left, or `timeout` passes. Returns whether the group is gone.
+bool wait_for_group_gone(pid_t pgid, std::chrono::milliseconds timeout);
 
 // "exited with 3", "killed by SIGSEGV" (with " (core dumped)").
 std::string describe_exit(int wait_status);

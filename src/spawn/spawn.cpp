@@ -1,8 +1,10 @@
 // src/spawn/spawn.cpp: the parent's side of spawn(), and find_program().
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -239,6 +241,33 @@ int reap_others(pid_t keep) {
     if (sys::retry_eintr([&] { return ::waitpid(info.si_pid, nullptr, WNOHANG); }) > 0) ++count;
   }
   return count;
+}
+
+Result<void> become_child_subreaper() {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+    return fail(Error::from_errno(errno, "prctl PR_SET_CHILD_SUBREAPER", ""));
+  return {};
+}
+
+bool wait_for_group_gone(pid_t pgid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    for (;;) {  // reap what of the group has exited and is ours
+      siginfo_t info;
+      std::memset(&info, 0, sizeof info);
+      if (::waitid(P_PGID, static_cast<id_t>(pgid), &info, WEXITED | WNOHANG) < 0 ||
+          info.si_pid == 0)
+        break;
+    }
+    // Zombies still count as members: ESRCH means nothing is left at all.
+    if (::kill(-pgid, 0) < 0 && errno == ESRCH) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    // Members die within moments of SIGKILL; orphans reach us as they do.
+    struct timespec ts {
+      0, 2 * 1000 * 1000
+    };
+    ::nanosleep(&ts, nullptr);
+  }
 }
 
 std::string describe_exit(int wait_status) {

@@ -170,7 +170,8 @@ TEST_F(Daemonkit, StopEndsSupervisorPayloadAndEverythingInItsGroup) {
 TEST_F(Daemonkit, StopEscalatesToSigkillAfterTheTimeoutAndWaits) {
   auto s = start({}, {"/bin/sh", "-c", "trap '' TERM; exec sleep 1000"});
   ASSERT_GT(s.payload, 1) << s.result.describe();
-  ASSERT_EQ(read_status(s.payload)["SigIgn"], "0000000000004000") << "payload ignores SIGTERM";
+  ASSERT_TRUE(eventually([&] { return read_status(s.payload)["SigIgn"] == "0000000000004000"; }))
+      << "payload ignores SIGTERM";
   auto begin = std::chrono::steady_clock::now();
   auto r = dk({"stop", "--pidfile", pidfile, "--timeout", "0.5"});
   auto took = std::chrono::steady_clock::now() - begin;

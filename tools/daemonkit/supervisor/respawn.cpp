@@ -13,7 +13,7 @@ RespawnPolicy::Decision RespawnPolicy::on_exit(int wait_status, Clock::time_poin
   Decision d;
   if (WIFEXITED(wait_status) && std::find(no_respawn_on_.begin(), no_respawn_on_.end(),
                                           WEXITSTATUS(wait_status)) != no_respawn_on_.end()) {
-    d.why_not = daemonkit::describe_exit(wait_status) + ": not restarted (--no-respawn-on)";
+    d.why_not = daemonkit::describe_exit(wait_status) + ": not restarted";
     return d;
   }
   if (ended - started >= kStableRun) {

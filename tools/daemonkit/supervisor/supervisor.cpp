@@ -146,6 +146,7 @@ void Supervisor::say(Level level, const std::string& text) {
 }
 
 Result<void> Supervisor::set_up() {
+  if (auto r = daemonkit::become_child_subreaper(); !r) return r;
   // Standard input.
   if (opt_.stdin_path) {
     auto fd = open_fd(*opt_.stdin_path, O_RDONLY, "open standard input");
@@ -293,7 +294,7 @@ void Supervisor::write_state() {
   if (!last_status_.empty()) text += "status=" + last_status_ + "\n";
   const auto path = state_path(opt_.pidfile);
   const std::string tmp = path.string() + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) return;
   (void)!::write(fd.get(), text.data(), text.size());
   fd.reset();
@@ -321,7 +322,7 @@ void Supervisor::finish(std::string reason, bool clean) {
   // Leave the pidfile (unlocked once we exit) and say why, for `status`.
   if (!state.empty()) {
     const std::string tmp = state.string() + ".tmp";
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd) {
       std::string text =
           "ended=" + reason + "\nrestarts=" + std::to_string(policy_.restarts()) + "\n";
@@ -334,15 +335,20 @@ void Supervisor::finish(std::string reason, bool clean) {
 }
 
 bool Supervisor::from_payload(pid_t sender) const {
-  // The payload and any process it started: walk up the parents.
+  // "The payload and any process it started": its group (orphans included)
+  // or a descendant. The socket's name is a random secret that only the
+  // payload's environment carries; a sender that has already exited cannot
+  // be checked (a child that sent READY=1 and quit) and is accepted on that
+  // ground. A live sender that is clearly someone else is not.
   if (!payload_ || sender <= 0) return false;
+  if (sender == payload_->pid) return true;
   pid_t p = sender;
   for (int depth = 0; depth < 64 && p > 1; ++depth) {
     if (p == payload_->pid) return true;
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(p));
     UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd) return false;
+    if (!fd) return depth == 0 && errno == ENOENT;  // the sender is gone
     char buf[512];
     ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
     if (n <= 0) return false;
@@ -350,8 +356,9 @@ bool Supervisor::from_payload(pid_t sender) const {
     const char* close = std::strrchr(buf, ')');
     if (close == nullptr) return false;
     char state = 0;
-    int ppid = 0;
-    if (std::sscanf(close + 1, " %c %d", &state, &ppid) != 2) return false;
+    int ppid = 0, pgrp = 0;
+    if (std::sscanf(close + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) return false;
+    if (pgrp == payload_->pid) return true;
     p = ppid;
   }
   return false;
@@ -460,10 +467,14 @@ void Supervisor::on_payload_exit() {
   if (out_) drain(*out_, false);
   if (err_) drain(*err_, false);
   // Its pid, the group's id, is still ours until we reap: sweep the group
-  // now, so nothing the payload forked outlives it.
+  // now, so nothing the payload forked outlives it. As a subreaper we get
+  // its orphans back and wait until the last of them is gone.
+  const pid_t pgid = payload_->pid;
   (void)daemonkit::signal_group(*payload_, SIGKILL);
   auto status = daemonkit::try_reap(*payload_);
   int ws = status && *status ? **status : 0;
+  if (!daemonkit::wait_for_group_gone(pgid, std::chrono::seconds(5)))
+    say(Level::err, "processes of group " + std::to_string(pgid) + " survived SIGKILL");
   const auto started = payload_started_;
   if (out_) drain(*out_, true);
   if (err_) drain(*err_, true);
