@@ -1,13 +1,20 @@
 #include "daemonkit/control.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <vector>
 
 #include "daemonkit/fd.hpp"
 #include "daemonkit/notify.hpp"
 #include "daemonkit/parse.hpp"
 #include "daemonkit/pidfile.hpp"
+#include "daemonkit/spawn.hpp"
+#include "sys/sys.hpp"
 
 namespace daemonkit {
 
@@ -32,6 +39,18 @@ Result<DaemonStatus> query_status(const std::filesystem::path& pidfile) {
   return st;
 }
 
+namespace {
+
+// Children of `pid` that lead a process group of their own.
+std::vector<pid_t> leaders_among_children(pid_t pid) {
+  std::vector<pid_t> leaders;
+  for (pid_t child : child_processes(pid))
+    if (child > 1 && ::getpgid(child) == child) leaders.push_back(child);
+  return leaders;
+}
+
+}  // namespace
+
 Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopOptions& options) {
   auto holder = open_lock_holder(pidfile);
   if (!holder) return fail(std::move(holder).error());
@@ -40,19 +59,44 @@ Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopO
     const Pidfd& daemon = **holder;
     result.pid = daemon.pid();
     result.outcome = StopResult::Outcome::stopped;
-    auto sent = daemon.send_queued(SIGTERM, encode_stop_request({options.signal, options.timeout}));
-    if (!sent) return fail(std::move(sent).error());
-    auto gone = daemon.wait_for_exit(options.timeout + options.kill_grace);
-    if (!gone) return fail(std::move(gone).error());
-    if (!*gone) {
-      result.outcome = StopResult::Outcome::killed;
-      auto killed = daemon.send_signal(SIGKILL);
-      if (!killed) return fail(std::move(killed).error());
-      gone = daemon.wait_for_exit(options.kill_timeout);
+    // Without a pidfd (old kernels) the exit shows in the lock: keep the
+    // file open, having made sure it is still the holder's.
+    UniqueFd watch;
+    std::vector<pid_t> sweep;
+    bool let_go = false;
+    if (daemon.fd() < 0) {
+      watch.reset(::open(pidfile.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+      let_go = !watch || sys::lock_holder(watch.get()) != daemon.pid();
+    }
+    auto wait = [&](std::chrono::milliseconds t) -> Result<bool> {
+      if (daemon.fd() >= 0) return daemon.wait_for_exit(t);
+      auto released = wait_for_lock_release(watch.get(), t);
+      if (!released || !*released) return released;
+      // A daemon lets go of its lock (removing its pidfile) just before it
+      // exits: what is left of its exit takes moments.
+      return daemon.wait_for_exit(options.kill_timeout);
+    };
+    if (!let_go) {  // else it is already on its way out
+      auto sent =
+          daemon.send_queued(SIGTERM, encode_stop_request({options.signal, options.timeout}));
+      if (!sent) return fail(std::move(sent).error());
+      auto gone = wait(options.timeout + options.kill_grace);
       if (!gone) return fail(std::move(gone).error());
-      if (!*gone)
-        return fail(Error::because("stop", "pid " + std::to_string(daemon.pid()),
-                                   "the process survived SIGKILL"));
+      if (!*gone) {
+        result.outcome = StopResult::Outcome::killed;
+        // A supervisor that did not end by itself cannot sweep its payload's
+        // group: note the groups its children lead (it is alive and
+        // confirmed, so these are its own), and SIGKILL them once it is dead.
+        sweep = leaders_among_children(daemon.pid());
+        auto killed = daemon.send_signal(SIGKILL);
+        if (!killed) return fail(std::move(killed).error());
+        gone = wait(options.kill_timeout);
+        if (!gone) return fail(std::move(gone).error());
+        if (!*gone)
+          return fail(Error::because("stop", "pid " + std::to_string(daemon.pid()),
+                                     "the process survived SIGKILL"));
+        for (pid_t group : sweep) ::kill(-group, SIGKILL);
+      }
     }
   }
   // The daemon removes its pidfile on a clean exit; after SIGKILL (or a
@@ -89,19 +133,18 @@ std::optional<StopRequest> decode_stop_request(int code, int value) {
   return r;
 }
 
-namespace {
-constexpr unsigned kReloadMagic = 0xA;
+int reopen_request_signal() {
+  return SIGRTMIN + 2;
+}
+int reload_request_signal() {
+  return SIGRTMIN + 1;
 }
 
 int make_reload_request() {
   unsigned r = 0;
   if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r))
     r = static_cast<unsigned>(::getpid());
-  return static_cast<int>((kReloadMagic << 28) | (r & 0x0fffffffU));
-}
-
-bool is_reload_request(int code, int value) {
-  return code == SI_QUEUE && (static_cast<unsigned>(value) >> 28) == kReloadMagic;
+  return static_cast<int>(r & 0x7fffffffU);
 }
 
 std::string reload_reply_address(pid_t requester, int id) {
@@ -138,7 +181,7 @@ Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool co
   if (!*holder) return result;
   const Pidfd& daemon = **holder;
   result.pid = daemon.pid();
-  auto sent = daemon.send_queued(SIGHUP, id);
+  auto sent = daemon.send_queued(reload_request_signal(), id);
   if (!sent) return fail(std::move(sent).error());
   if (!*sent) return result;
   result.outcome = ReloadResult::Outcome::failed;

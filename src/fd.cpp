@@ -1,9 +1,12 @@
 #include "daemonkit/fd.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -18,12 +21,19 @@ void UniqueFd::reset(int fd) noexcept {
 
 Result<Pidfd> Pidfd::open(pid_t pid) {
   int fd = sys::pidfd_open(pid);
+  if (fd < 0 && errno == ENOSYS) {
+    // No pidfds: a pid-only handle, if the process exists now.
+    if (::kill(pid, 0) < 0 && errno == ESRCH)
+      return fail(Error::from_errno(ESRCH, "open a handle to", "pid " + std::to_string(pid)));
+    return Pidfd(UniqueFd(), pid);
+  }
   if (fd < 0) return fail(Error::from_errno(errno, "pidfd_open", "pid " + std::to_string(pid)));
   return Pidfd(UniqueFd(fd), pid);
 }
 
 Result<bool> Pidfd::send_signal(int signo) const {
-  if (sys::pidfd_send_signal(fd_.get(), signo) == 0) return true;
+  int rc = fd_ ? sys::pidfd_send_signal(fd_.get(), signo) : ::kill(pid_, signo);
+  if (rc == 0) return true;
   if (errno == ESRCH) return false;
   return fail(Error::from_errno(errno, "send signal to", "pid " + std::to_string(pid_)));
 }
@@ -36,21 +46,51 @@ Result<bool> Pidfd::send_queued(int signo, int value) const {
   info.si_pid = ::getpid();
   info.si_uid = ::getuid();
   info.si_value.sival_int = value;
-  if (sys::pidfd_send_signal(fd_.get(), signo, &info) == 0) return true;
+  union sigval sv {};
+  sv.sival_int = value;
+  int rc = fd_ ? sys::pidfd_send_signal(fd_.get(), signo, &info) : ::sigqueue(pid_, signo, sv);
+  if (rc == 0) return true;
   if (errno == ESRCH) return false;
   return fail(Error::from_errno(errno, "send signal to", "pid " + std::to_string(pid_)));
 }
 
 bool Pidfd::has_exited() const {
-  struct pollfd p {
-    fd_.get(), POLLIN, 0
-  };
-  return sys::retry_eintr([&] { return ::poll(&p, 1, 0); }) > 0;
+  if (fd_) {
+    struct pollfd p {
+      fd_.get(), POLLIN, 0
+    };
+    return sys::retry_eintr([&] { return ::poll(&p, 1, 0); }) > 0;
+  }
+  // No pidfd. Our own child: look without reaping.
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0)
+    return info.si_pid == pid_;
+  // Someone else's: gone, or a zombie waiting for its parent.
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid_));
+  UniqueFd stat(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!stat) return true;
+  char buf[512];
+  ssize_t n = ::read(stat.get(), buf, sizeof buf - 1);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  const char* close = std::strrchr(buf, ')');
+  return close == nullptr || close[1] == '\0' || close[2] == 'Z' || close[2] == 'X';
 }
 
 Result<bool> Pidfd::wait_for_exit(std::chrono::milliseconds timeout) const {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;
+  if (!fd_) {
+    // No pidfd to sleep on. Callers use this path only for a process that is
+    // about to exit (after SIGKILL); stop waits on the pidfile lock instead.
+    while (!has_exited()) {
+      if (clock::now() >= deadline) return false;
+      ::usleep(2000);
+    }
+    return true;
+  }
   for (;;) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
     if (left.count() < 0) left = std::chrono::milliseconds(0);

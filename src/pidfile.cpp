@@ -1,9 +1,13 @@
 #include "daemonkit/pidfile.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <string>
 
@@ -135,6 +139,37 @@ Result<std::optional<Pidfd>> open_lock_holder(const std::filesystem::path& path)
   }
   return fail(
       Error::because("identify the lock holder of", path, "the lock changed hands too often"));
+}
+
+Result<bool> wait_for_lock_release(int fd, std::chrono::milliseconds timeout) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) return fail(Error::from_errno(errno, "pipe2", ""));
+  UniqueFd done(p[0]);
+  UniqueFd done_write(p[1]);
+  pid_t helper = ::fork();
+  if (helper < 0) return fail(Error::from_errno(errno, "fork", ""));
+  if (helper == 0) {
+    // Async-signal-safe only. Our lock (a read lock, POSIX, so it dies with
+    // us) is granted once the holder's write lock is gone; exiting closes
+    // the pipe's write end, which wakes the parent.
+    struct flock fl {};
+    fl.l_type = F_RDLCK;
+    fl.l_whence = SEEK_SET;
+    while (::fcntl(fd, F_SETLKW, &fl) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+  }
+  done_write.reset();
+  struct pollfd w {
+    done.get(), POLLIN, 0
+  };
+  int n = sys::retry_eintr([&] {
+    return ::poll(&w, 1, static_cast<int>(std::min<long long>(timeout.count(), 1 << 30)));
+  });
+  const bool released = n > 0;
+  if (!released) ::kill(helper, SIGKILL);  // our own child: the pid is still ours
+  (void)sys::retry_eintr([&] { return ::waitpid(helper, nullptr, 0); });
+  return released;
 }
 
 Result<bool> remove_stale_pidfile(const std::filesystem::path& path) {

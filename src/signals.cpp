@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <vector>
 
 #include "sys/sys.hpp"
 
@@ -16,9 +17,10 @@ namespace {
 
 constexpr int kAlways[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 
-// Written by handlers, read by dispatch(). A byte in the pipe only says
-// "look at the flags", so a full pipe loses nothing. The siginfo fields are
-// stored before the flag is raised.
+// Written by handlers, read by dispatch(). Each delivery writes one record
+// (atomic: far below PIPE_BUF), so queued realtime signals stay distinct.
+// The flags are a backstop: should the pipe ever be full, the last siginfo
+// of each signal is still there. They are stored before the flag is raised.
 std::atomic<int> g_write_fd{-1};
 std::atomic<int> g_pending[NSIG];
 std::atomic<int> g_code[NSIG];
@@ -27,20 +29,27 @@ std::atomic<int> g_sender[NSIG];
 std::atomic<bool> g_installed{false};
 static_assert(std::atomic<int>::is_always_lock_free, "handlers need lock-free atomics");
 
+struct Record {
+  int signo;
+  int code;
+  int value;
+  int sender;
+};
+
 extern "C" void handle_signal(int signo, siginfo_t* info, void* /*context*/) {
   int saved = errno;
+  Record r{signo, 0, 0, 0};
   if (info != nullptr) {
-    g_code[signo].store(info->si_code, std::memory_order_relaxed);
-    g_value[signo].store(info->si_code == SI_QUEUE ? info->si_value.sival_int : 0,
-                         std::memory_order_relaxed);
-    g_sender[signo].store(info->si_pid, std::memory_order_relaxed);
+    r.code = info->si_code;
+    r.value = info->si_code == SI_QUEUE ? info->si_value.sival_int : 0;
+    r.sender = info->si_pid;
   }
+  g_code[signo].store(r.code, std::memory_order_relaxed);
+  g_value[signo].store(r.value, std::memory_order_relaxed);
+  g_sender[signo].store(r.sender, std::memory_order_relaxed);
   g_pending[signo].store(1, std::memory_order_release);
   int fd = g_write_fd.load(std::memory_order_relaxed);
-  if (fd >= 0) {
-    char byte = 0;
-    (void)!::write(fd, &byte, 1);  // EAGAIN when full: the flag is enough
-  }
+  if (fd >= 0) (void)!::write(fd, &r, sizeof r);  // EAGAIN when full: the flags remain
   errno = saved;
 }
 
@@ -112,36 +121,49 @@ void SignalHub::on_signal(int signo, std::function<void(const SignalEvent&)> cal
 }
 
 void SignalHub::dispatch() {
-  char drain[64];
-  while (::read(read_end_.get(), drain, sizeof drain) > 0) {
+  std::vector<SignalEvent> events;
+  Record buf[64];
+  for (;;) {
+    ssize_t n = ::read(read_end_.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    for (size_t i = 0; i < static_cast<size_t>(n) / sizeof(Record); ++i) {
+      const Record& r = buf[i];
+      if (r.signo <= 0 || r.signo >= NSIG) continue;
+      g_pending[r.signo].store(0, std::memory_order_relaxed);
+      events.push_back(SignalEvent{r.signo, r.code, r.value, r.sender});
+    }
   }
-  for (int signo : installed_) {
+  for (int signo : installed_) {  // whatever a full pipe could not carry
     SignalEvent event;
-    if (!take(signo, event)) continue;
-    if (auto& cb = takeover_[static_cast<size_t>(signo)]) {
-      cb(event);
-      continue;
-    }
-    switch (signo) {
-      case SIGTERM:
-      case SIGINT:
-        stop_event_ = event;
-        stop_.request_stop();
-        break;
-      case SIGHUP:
-        for (auto& cb : reload_) cb();
-        break;
-      case SIGCHLD:
-        for (;;) {
-          int status = 0;
-          pid_t pid = ::waitpid(-1, &status, WNOHANG);
-          if (pid <= 0) break;
-          for (auto& cb : child_exit_) cb(pid, status);
-        }
-        break;
-      default:
-        break;
-    }
+    if (take(signo, event)) events.push_back(event);
+  }
+  for (const auto& event : events) deliver(event);
+}
+
+void SignalHub::deliver(const SignalEvent& event) {
+  if (auto& cb = takeover_[static_cast<size_t>(event.signo)]) {
+    cb(event);
+    return;
+  }
+  switch (event.signo) {
+    case SIGTERM:
+    case SIGINT:
+      stop_event_ = event;
+      stop_.request_stop();
+      break;
+    case SIGHUP:
+      for (auto& cb : reload_) cb();
+      break;
+    case SIGCHLD:
+      for (;;) {
+        int status = 0;
+        pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) break;
+        for (auto& cb : child_exit_) cb(pid, status);
+      }
+      break;
+    default:
+      break;
   }
 }
 

@@ -54,14 +54,16 @@ struct StopRequest {
 int encode_stop_request(const StopRequest& request);
 // nullopt unless (code, value) came from encode_stop_request via SI_QUEUE.
 std::optional<StopRequest> decode_stop_request(int code, int value);
-// The value sent with SIGHUP by `reopen`: reopen output files, forward nothing.
-inline constexpr int kReopenRequest = 0x5e0be1;
-
-// A confirmed reload: SIGHUP queued with a request id. The supervisor answers
-// with one datagram to reload_reply_address(sender, id): "ok", or
-// "failed: <why>".
-int make_reload_request();  // a fresh random id, distinct from other requests
-bool is_reload_request(int code, int value);
+// Requests to daemonkit's supervisor travel on realtime signals, which the
+// kernel queues one by one (SIGHUP would merge concurrent ones). Only a
+// supervisor gets them: other daemons would die of an unhandled one.
+// `reopen`: reopen the output files and signal nothing else.
+int reopen_request_signal();  // SIGRTMIN+2
+// A confirmed reload: reload_request_signal() queued with a request id. The
+// supervisor passes SIGHUP on and answers each request with one datagram to
+// reload_reply_address(sender, id): "ok", or "failed: <why>".
+int reload_request_signal();  // SIGRTMIN+1
+int make_reload_request();    // a fresh random id
 std::string reload_reply_address(pid_t requester, int id);
 
 struct StopOptions {
@@ -102,10 +104,10 @@ struct ReloadResult {
   std::string why;  // with failed
 };
 
-// Sends SIGHUP to the lock holder. With `confirm`, sends it as a reload
-// request and waits up to `timeout` for the supervisor's answer (see
-// make_reload_request): a refusal, the daemon's death, or silence are
-// `failed` with the reason. Only the lock holder's answer counts.
+// Sends SIGHUP to the lock holder. With `confirm` (the holder is daemonkit's
+// supervisor), sends a reload request instead and waits up to `timeout` for
+// the answer: a refusal, the daemon's death, or silence are `failed` with the
+// reason. Only the lock holder's answer counts.
 Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool confirm,
                                    std::chrono::milliseconds timeout);
 

@@ -42,16 +42,22 @@ class UniqueFd {
 };
 
 // A process handle (pidfd). Operations report ESRCH-style outcomes as values.
+//
+// On kernels without pidfds (ENOSYS, before Linux 5.3) a handle holds only
+// the pid: signals go through kill(2)/sigqueue(3), a child's exit is seen
+// with waitid(WNOWAIT), and fd() is -1 (callers then wait another way; see
+// wait_for_lock_release in pidfile.hpp).
 class Pidfd {
  public:
   // Opens a handle to the process that has `pid` now. "No such process" is an
-  // error with code ESRCH; kernels without pidfd_open give ENOSYS.
+  // error with code ESRCH.
   static Result<Pidfd> open(pid_t pid);
   // Takes ownership of a pidfd obtained elsewhere (e.g. received over a
   // socket) for the process `pid`.
   static Pidfd adopt(UniqueFd fd, pid_t pid) { return Pidfd(std::move(fd), pid); }
 
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  // The pidfd, or -1 on a kernel without pidfds.
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
   // Sends `signo` to exactly this process. Returns false (not an error) when

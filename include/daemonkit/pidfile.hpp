@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string_view>
@@ -52,6 +53,13 @@ Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path);
 // signalled. nullopt when nothing holds the lock; an error when the holder is
 // not the pid the file names.
 Result<std::optional<Pidfd>> open_lock_holder(const std::filesystem::path& path);
+
+// Waits until nobody holds a lock on the file open at `fd` (its holder has
+// exited: the kernel drops a POSIX lock with its owner), or `timeout`
+// passes; returns whether it was released. For kernels without pidfds: a
+// helper process blocks in F_SETLKW and its exit wakes us, so there is still
+// no sleep-and-retry loop.
+Result<bool> wait_for_lock_release(int fd, std::chrono::milliseconds timeout);
 
 // Removes the pidfile at `path` if nothing holds its lock and it holds a
 // valid pid (a file with other content is not ours to delete). Returns

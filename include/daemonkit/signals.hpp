@@ -56,8 +56,9 @@ class SignalHub {
   // Called for each child reaped after SIGCHLD, with its wait status.
   void on_child_exit(std::function<void(pid_t, int)> callback);
   // Takes over `signo` (one of those installed): the callback replaces the
-  // default behaviour above. Signals of one kind that arrive between two
-  // dispatches are delivered once, with the last one's siginfo.
+  // default behaviour above. It runs once per delivery: queued realtime
+  // signals each bring their own siginfo (the kernel merges only pending
+  // standard signals of one kind).
   void on_signal(int signo, std::function<void(const SignalEvent&)> callback);
   // The last SIGTERM or SIGINT that requested a stop (signo 0 if none).
   [[nodiscard]] const SignalEvent& stop_event() const noexcept { return stop_event_; }
@@ -77,6 +78,7 @@ class SignalHub {
   }
 
  private:
+  void deliver(const SignalEvent& event);
   SignalHub(UniqueFd read_end, UniqueFd write_end)
       : read_end_(std::move(read_end)), write_end_(std::move(write_end)) {}
 

@@ -79,6 +79,13 @@ Result<std::optional<int>> try_reap(const Child& child);
 // were reaped.
 int reap_others(pid_t keep);
 
+// The children of `pid` (all its threads'), from /proc.
+std::vector<pid_t> child_processes(pid_t pid);
+
+// If standard input is a terminal, makes our process group its foreground
+// group again (after a payload that had it ended).
+void reclaim_terminal();
+
 // Makes this process a child subreaper: orphans among its descendants
 // become its children (so it can reap and account for them).
 Result<void> become_child_subreaper();

@@ -54,11 +54,6 @@ void run_spawn_child(const SpawnPlan& plan) noexcept {
   // anything can be delivered, unblock only right before exec.
   sys::reset_signal_dispositions();
 
-  if (plan.parent_death_signal != 0) {
-    ::prctl(PR_SET_PDEATHSIG, plan.parent_death_signal);
-    // The parent may have died before prctl: then nobody would kill us.
-    if (::getppid() != plan.parent) fail_step(plan, kStepParentDied, ESRCH);
-  }
   if (plan.new_process_group && ::setpgid(0, 0) < 0) fail_step(plan, kStepProcessGroup, errno);
   if (plan.take_terminal && ::isatty(0) == 1) {
     // SIGTTOU is blocked, so a background group may take the terminal.
@@ -70,13 +65,6 @@ void run_spawn_child(const SpawnPlan& plan) noexcept {
     if (sys::write_all(fd, plan.oom_score_adj, ::strlen(plan.oom_score_adj)) < 0)
       fail_step(plan, kStepOomScore, errno);
     ::close(fd);
-  }
-  for (size_t i = 0; i < plan.limit_count; ++i) {
-    struct rlimit rl {
-      plan.limits[i].soft, plan.limits[i].hard
-    };
-    if (::setrlimit(static_cast<__rlimit_resource_t>(plan.limits[i].resource), &rl) < 0)
-      fail_step(plan, kStepLimit, errno, i);
   }
   if (plan.set_nice) {
     errno = 0;
@@ -91,6 +79,18 @@ void run_spawn_child(const SpawnPlan& plan) noexcept {
       sys::retry_eintr([&] { return ::chdir(plan.working_directory); }) < 0)
     fail_step(plan, kStepChdir, errno);
   if (plan.set_umask) ::umask(plan.umask);
+  if (plan.pid_slot != nullptr) sys::format_decimal(plan.pid_slot, ::getpid());
+  place_stdio(plan);
+  sys::close_from(3, plan.status_fd);
+  // Limits last but one: a low descriptor limit must not break the steps
+  // above (it does not close what is open).
+  for (size_t i = 0; i < plan.limit_count; ++i) {
+    struct rlimit rl {
+      plan.limits[i].soft, plan.limits[i].hard
+    };
+    if (::setrlimit(static_cast<__rlimit_resource_t>(plan.limits[i].resource), &rl) < 0)
+      fail_step(plan, kStepLimit, errno, i);
+  }
   if (plan.switch_user) {
     if (::setgroups(plan.group_count, plan.groups) < 0) fail_step(plan, kStepGroups, errno);
     if (::setresgid(plan.gid, plan.gid, plan.gid) < 0) fail_step(plan, kStepSetgid, errno);
@@ -103,9 +103,12 @@ void run_spawn_child(const SpawnPlan& plan) noexcept {
   if (plan.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     fail_step(plan, kStepNoNewPrivs, errno);
 
-  if (plan.pid_slot != nullptr) sys::format_decimal(plan.pid_slot, ::getpid());
-  place_stdio(plan);
-  sys::close_from(3, plan.status_fd);
+  // Last: changing credentials clears the parent-death signal, so set it
+  // after that, and make sure the parent did not die before it took effect.
+  if (plan.parent_death_signal != 0) {
+    ::prctl(PR_SET_PDEATHSIG, plan.parent_death_signal);
+    if (::getppid() != plan.parent) fail_step(plan, kStepParentDied, ESRCH);
+  }
 
   sigset_t none;
   sigemptyset(&none);

@@ -4,10 +4,12 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -241,6 +243,39 @@ int reap_others(pid_t keep) {
     if (sys::retry_eintr([&] { return ::waitpid(info.si_pid, nullptr, WNOHANG); }) > 0) ++count;
   }
   return count;
+}
+
+std::vector<pid_t> child_processes(pid_t pid) {
+  std::vector<pid_t> children;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    UniqueFd fd(::open((task.path() / "children").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;)
+      text.append(buf, static_cast<size_t>(n));
+    const char* p = text.c_str();
+    for (;;) {
+      char* end = nullptr;
+      long child = std::strtol(p, &end, 10);
+      if (end == p) break;
+      children.push_back(static_cast<pid_t>(child));
+      p = end;
+    }
+  }
+  return children;
+}
+
+void reclaim_terminal() {
+  if (::isatty(0) != 1) return;
+  sigset_t ttou, old;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  ::sigprocmask(SIG_BLOCK, &ttou, &old);
+  ::tcsetpgrp(0, ::getpgrp());
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
 }
 
 Result<void> become_child_subreaper() {

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -592,6 +593,110 @@ TEST_F(Daemonkit, RestartReplacesTheDaemon) {
   }
   EXPECT_TRUE(guards[0].exited());
   EXPECT_TRUE(guards[1].exited());
+}
+
+}  // namespace
+
+namespace {
+
+// Regressions found by review, each reproduced first.
+
+TEST_F(Daemonkit, PayloadRunningAsAnotherUserDiesWithItsSupervisor) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for --user";
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  auto s = start({"--user", "nobody"}, sleeper());
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  guards[0].kill_now();
+  EXPECT_TRUE(guards[1].wait_exit(5000ms))
+      << "the credential change must not clear the parent-death signal";
+  auto again = start({"--user", "nobody"}, sleeper());
+  EXPECT_EQ(again.result.exit_code, 0) << again.result.describe();
+  EXPECT_EQ(children_of(again.supervisor).size(), 1U);
+}
+
+TEST_F(Daemonkit, StopOfAHungSupervisorStillEndsThePayloadsGroup) {
+  auto s = start({}, {"/bin/sh", "-c", "sleep 300 & exec sleep 301"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  ASSERT_TRUE(eventually([&] { return !children_of(s.payload).empty(); }));
+  ProcessGuard helper(children_of(s.payload)[0]);
+  ::kill(s.supervisor, SIGSTOP);  // it can no longer do its part
+  auto r = dk({"stop", "--pidfile", pidfile, "--timeout", "0.3"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_TRUE(guards[0].exited());
+  EXPECT_TRUE(guards[1].wait_exit(5000ms)) << "payload survived";
+  EXPECT_TRUE(helper.wait_exit(5000ms)) << "the payload's forked helper survived stop";
+}
+
+TEST_F(Daemonkit, ConcurrentReloadsAndReopensAreAllAnswered) {
+  auto s = start({"--notify", "--reload-notify"},
+                 {payload_path("notifier"), "send=READY=1", "confirm-reload"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  for (int round = 0; round < 5; ++round) {
+    CommandResult a, b, c;
+    std::thread t1([&] { a = dk({"reload", "--pidfile", pidfile, "--timeout", "5"}); });
+    std::thread t2([&] { b = dk({"reload", "--pidfile", pidfile, "--timeout", "5"}); });
+    std::thread t3([&] { c = dk({"reopen", "--pidfile", pidfile}); });
+    t1.join();
+    t2.join();
+    t3.join();
+    EXPECT_EQ(a.exit_code, 0) << "round " << round << ": " << a.describe();
+    EXPECT_EQ(b.exit_code, 0) << "round " << round << ": " << b.describe();
+    EXPECT_EQ(c.exit_code, 0) << "round " << round << ": " << c.describe();
+  }
+  EXPECT_TRUE(alive(s.payload));
+}
+
+TEST_F(Daemonkit, RunUsesTheContractsDefaultsForDirectoryUmaskAndStderr) {
+  RunOptions o;
+  o.cwd = dir.path().string();
+  mode_t old_mask = ::umask(077);  // inherited by run: it must not leak through
+  auto r = dk({"run", "--", "/bin/sh", "-c", "umask; pwd"}, o);
+  ::umask(old_mask);
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(r.out, "0022\n/\n");
+  auto out = dir / "out.log";
+  r = dk({"run", "--stdout", out, "--", "/bin/sh", "-c", "echo o; echo e >&2"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(read_file(out), "o\n");
+  EXPECT_EQ(r.err, "e\n") << "under run, --stderr defaults to run's own";
+}
+
+TEST_F(Daemonkit, ReadinessFromADescendantThatLeftTheSessionIsAccepted) {
+  auto s = start({"--notify", "--ready-timeout", "10"},
+                 {"/bin/sh", "-c",
+                  "(setsid " + payload_path("notifier") + " sleep=100 send=READY=1 hang &); " +
+                      "exec sleep 1000"});
+  EXPECT_EQ(s.result.exit_code, 0) << s.result.describe();
+  auto r = dk({"stop", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  // The setsid'd notifier came back to the supervisor; it must be gone too.
+  EXPECT_TRUE(eventually([&] {
+    for (pid_t p : processes_mentioning("send=READY=1"))
+      if (alive(p)) return false;
+    return true;
+  }));
+}
+
+TEST_F(Daemonkit, RunWithRespawnStoppedBetweenTwoRunsExits143) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execl(daemonkit_path().c_str(), "daemonkit", "run", "--respawn", "--", "/bin/sh", "-c",
+            "exit 4", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ProcessGuard guard(pid);
+  // Let it fail a few times, so that it sits in a backoff delay.
+  std::this_thread::sleep_for(400ms);
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 143);
 }
 
 }  // namespace

@@ -54,5 +54,5 @@ TEST(StopRequest, IgnoresPlainSignalsAndForeignValues) {
   EXPECT_FALSE(daemonkit::decode_stop_request(SI_USER, v));
   EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, 0));
   EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, 12345));
-  EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, daemonkit::kReopenRequest));
+  EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, 0x5e0be1));
 }

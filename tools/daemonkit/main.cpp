@@ -110,7 +110,9 @@ int start(const Options& o) {
   // only a backstop in case it cannot.
   d.ready_timeout = plan->options.ready_timeout + std::chrono::seconds(10);
   auto started = daemonkit::detach(d, [&](daemonkit::Daemon& daemon) {
-    auto hub = daemonkit::SignalHub::install({SIGQUIT, SIGUSR1, SIGUSR2});
+    auto hub = daemonkit::SignalHub::install({SIGQUIT, SIGUSR1, SIGUSR2,
+                                              daemonkit::reload_request_signal(),
+                                              daemonkit::reopen_request_signal()});
     if (!hub) {
       daemon.fail(hub.error());
       return 1;
@@ -127,7 +129,9 @@ int start(const Options& o) {
 }
 
 int run(const Options& o) {
-  auto hub = daemonkit::SignalHub::install({SIGQUIT, SIGUSR1, SIGUSR2});
+  auto hub =
+      daemonkit::SignalHub::install({SIGQUIT, SIGUSR1, SIGUSR2, daemonkit::reload_request_signal(),
+                                     daemonkit::reopen_request_signal()});
   if (!hub) return report(hub.error(), "run", Command::run);
   auto plan = make_plan(o, true);
   if (!plan) return report(plan.error(), "run", Command::run);
@@ -175,7 +179,12 @@ int stop(const Options& o, bool quiet) {
 }
 
 int reopen(const Options& o) {
-  auto pid = daemonkit::signal_daemon(o.pidfile, SIGHUP, daemonkit::kReopenRequest);
+  // daemonkit's supervisor (it keeps a state file) has a request of its own;
+  // any other daemon reopens its files on SIGHUP.
+  std::error_code ec;
+  const bool supervised = std::filesystem::exists(dkcli::state_path(o.pidfile), ec);
+  auto pid = supervised ? daemonkit::signal_daemon(o.pidfile, daemonkit::reopen_request_signal(), 0)
+                        : daemonkit::signal_daemon(o.pidfile, SIGHUP);
   if (!pid) return report(pid.error(), "reopen", o.command);
   if (*pid == 0) {
     say(stderr, "daemonkit: cannot reopen: not running");

@@ -219,8 +219,9 @@ constexpr std::array<CommandInfo, 7> kCommands = {{
     {Command::run, "run",
      "run [--pidfile PATH] [START OPTIONS] [--timeout SECONDS] -- PROGRAM [ARG...]",
      "Supervise PROGRAM in the foreground (systemd units, containers). Exits with the payload's\n"
-     "status (128+N if killed by signal N); forwards TERM, INT, HUP, QUIT, USR1, USR2 to its\n"
-     "process group, and readiness to an outer $NOTIFY_SOCKET."},
+     "status (128+N if killed by signal N). TERM and INT go to the payload's process group\n"
+     "(SIGKILL follows after --timeout); HUP (which also reopens --stdout/--stderr), QUIT,\n"
+     "USR1 and USR2 go to the payload. Readiness goes on to an outer $NOTIFY_SOCKET."},
     {Command::stop, "stop", "stop --pidfile PATH [--timeout SECONDS] [--signal NAME]",
      "Signal the payload's process group (TERM by default), wait until the daemon is gone,\n"
      "SIGKILL whatever remains after --timeout, remove the pidfile. A daemon that does not\n"
@@ -270,6 +271,7 @@ std::string help(Command c) {
       std::string line = "  " + std::string(info.synopsis);
       h += line + "\n";
     }
+    h += "  --help | --version\n";
     h += "\n'daemonkit COMMAND --help' describes a command and its options.\n";
   } else {
     for (const auto& info : kCommands)
@@ -297,12 +299,10 @@ Result<Options> parse_command_line(const std::vector<std::string_view>& args) {
   Options o;
   size_t i = 0;
   if (args.empty()) return fail(usage_error("no command given"));
-  if (args[0] == "--help" || args[0] == "-h") {
-    o.help = true;
-    return o;
-  }
-  if (args[0] == "--version") {
-    o.version = true;
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "--version") {
+    if (args.size() > 1)
+      return fail(usage_error("unexpected argument '" + std::string(args[1]) + "'"));
+    (args[0] == "--version" ? o.version : o.help) = true;
     return o;
   }
   for (const auto& info : kCommands)

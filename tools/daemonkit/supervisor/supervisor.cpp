@@ -123,10 +123,11 @@ class Supervisor {
   struct PendingReload {
     pid_t requester = 0;
     int id = 0;
-    bool reloading = false;  // RELOADING=1 seen
   };
-  std::optional<PendingReload> reload_;
-  void answer_reload(const std::string& text);
+  std::vector<PendingReload> reloads_;  // waiting for RELOADING=1, READY=1
+  bool reloading_ = false;              // RELOADING=1 seen since the last SIGHUP
+  void answer_reloads(const std::string& text);
+  void end_children();
   bool done_ = false;
   int exit_code_ = 0;
   bool start_failed_ = false;
@@ -175,7 +176,11 @@ Result<void> Supervisor::set_up() {
     }
   } else {
     const auto& out_path = opt_.stdout_path;
-    const auto err_path = opt_.stderr_path ? opt_.stderr_path : opt_.stdout_path;
+    // --stderr defaults to --stdout's file, except under `run`, where both
+    // default to run's own streams.
+    const auto err_path = opt_.stderr_path   ? opt_.stderr_path
+                          : plan_.foreground ? std::nullopt
+                                             : opt_.stdout_path;
     if (out_path) {
       auto c = make_pipe();
       if (!c) return daemonkit::fail(std::move(c).error());
@@ -229,16 +234,13 @@ Result<void> Supervisor::start_payload() {
   s.env = env_;
   s.stdin_fd = stdin_fd_ ? stdin_fd_.get() : -1;
   s.stdout_fd = out_ ? out_->write_end.get() : (stdout_null_ ? stdout_null_.get() : -1);
+  const bool err_with_out = !opt_.syslog_tag && !opt_.stderr_path && !plan_.foreground;
   s.stderr_fd = err_ ? err_->write_end.get()
                      : (stderr_null_ ? stderr_null_.get()
-                                     : (out_ && !opt_.syslog_tag ? out_->write_end.get() : -1));
+                                     : (out_ && err_with_out ? out_->write_end.get() : -1));
   if (opt_.chroot) s.chroot = *opt_.chroot;
-  s.working_directory =
-      opt_.chdir ? *opt_.chdir : std::filesystem::path(plan_.foreground ? "" : "/");
-  if (opt_.umask)
-    s.umask = *opt_.umask;
-  else if (!plan_.foreground)
-    s.umask = 022;
+  s.working_directory = opt_.chdir ? *opt_.chdir : std::filesystem::path("/");
+  s.umask = opt_.umask.value_or(022);
   s.credentials = plan_.credentials;
   s.nice = opt_.nice;
   s.limits = opt_.limits;
@@ -261,15 +263,22 @@ void Supervisor::report_ready() {
   ready_ = true;
   ready_deadline_.reset();
   if (opt_.watchdog) watchdog_at_ = Clock::now() + *opt_.watchdog;
+  write_state();  // before `start` returns: reload and status read it
   if (daemon_ != nullptr) daemon_->ready();
   if (!plan_.outer_notify.empty())
     (void)daemonkit::notify_to(plan_.outer_notify,
                                "READY=1\nMAINPID=" + std::to_string(::getpid()));
-  write_state();
 }
 
 void Supervisor::fail_start(const Error& e) {
   start_failed_ = true;
+  if (payload_) {
+    (void)daemonkit::signal_group(*payload_, SIGKILL);
+    (void)payload_->handle.wait_for_exit(std::chrono::seconds(5));
+    (void)daemonkit::try_reap(*payload_);
+    payload_.reset();
+  }
+  end_children();
   if (daemon_ != nullptr) {
     daemon_->fail(e);  // removes the pidfile first
     pidfile_.reset();
@@ -303,6 +312,7 @@ void Supervisor::write_state() {
 
 void Supervisor::finish(std::string reason, bool clean) {
   done_ = true;
+  end_children();
   // Under `run` the exit status says it already; only the supervisor's own
   // decisions (gave up, watchdog) are news there.
   if (!clean &&
@@ -344,7 +354,8 @@ bool Supervisor::from_payload(pid_t sender) const {
   if (sender == payload_->pid) return true;
   pid_t p = sender;
   for (int depth = 0; depth < 64 && p > 1; ++depth) {
-    if (p == payload_->pid) return true;
+    // An orphan comes back to us (the subreaper): we start nothing else.
+    if (p == payload_->pid || (depth > 0 && p == ::getpid())) return true;
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(p));
     UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
@@ -377,8 +388,8 @@ void Supervisor::drain_notify() {
     }
     if (m.watchdog && opt_.watchdog && ready_ && !watchdog_fired_)
       watchdog_at_ = Clock::now() + *opt_.watchdog;
-    if (reload_ && m.reloading) reload_->reloading = true;
-    if (reload_ && reload_->reloading && m.ready) answer_reload("ok");
+    if (!reloads_.empty() && m.reloading) reloading_ = true;
+    if (!reloads_.empty() && reloading_ && m.ready) answer_reloads("ok");
     if (m.ready) {
       if (!ready_) {
         report_ready();
@@ -433,11 +444,24 @@ void Supervisor::reopen_outputs() {
         say(Level::err, "cannot reopen: " + r.error().message());
 }
 
-void Supervisor::answer_reload(const std::string& text) {
-  if (!reload_) return;
-  (void)daemonkit::notify_to(daemonkit::reload_reply_address(reload_->requester, reload_->id),
-                             text);
-  reload_.reset();
+void Supervisor::answer_reloads(const std::string& text) {
+  for (const auto& r : reloads_)
+    (void)daemonkit::notify_to(daemonkit::reload_reply_address(r.requester, r.id), text);
+  reloads_.clear();
+  reloading_ = false;
+}
+
+// What is left of our children when the daemon ends: descendants of the
+// payload that left its group and came back to us as orphans (we are a
+// subreaper). Nothing of the daemon may outlive it.
+void Supervisor::end_children() {
+  for (pid_t child : daemonkit::child_processes(::getpid())) ::kill(child, SIGKILL);
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!daemonkit::child_processes(::getpid()).empty() && Clock::now() < deadline) {
+    (void)daemonkit::reap_others(0);
+    ::usleep(2000);
+  }
+  (void)daemonkit::reap_others(0);
 }
 
 void Supervisor::forward(int signo) {
@@ -452,7 +476,8 @@ void Supervisor::begin_stop(const daemonkit::StopRequest& request) {
   stop_request_ = request;
   respawn_at_.reset();
   watchdog_at_.reset();
-  if (!payload_) {
+  if (!payload_) {  // between two runs (respawn): as if the payload got it
+    exit_code_ = 128 + request.signal;
     finish("", true);
     return;
   }
@@ -478,8 +503,10 @@ void Supervisor::on_payload_exit() {
   const auto started = payload_started_;
   if (out_) drain(*out_, true);
   if (err_) drain(*err_, true);
+  if (plan_.foreground) daemonkit::reclaim_terminal();
   std::string how = watchdog_fired_ ? "watchdog timeout" : daemonkit::describe_exit(ws);
-  answer_reload("failed: " + opt_.program[0] + " " + how + " during the reload");
+  if (!reloads_.empty())
+    answer_reloads("failed: " + opt_.program[0] + " " + how + " during the reload");
   payload_.reset();
   kill_at_.reset();
   watchdog_at_.reset();
@@ -532,12 +559,14 @@ void Supervisor::handle_signals_and_io() {
   if (done_) return;
   if (ready_deadline_ && now >= *ready_deadline_ && payload_) {
     ready_deadline_.reset();
+    const pid_t pgid = payload_->pid;
     (void)daemonkit::signal_group(*payload_, SIGKILL);
     (void)payload_->handle.wait_for_exit(std::chrono::seconds(5));
     if (out_) drain(*out_, true);
     if (err_) drain(*err_, true);
     (void)daemonkit::try_reap(*payload_);
     payload_.reset();
+    (void)daemonkit::wait_for_group_gone(pgid, std::chrono::seconds(5));
     fail_start(Error::because("start", opt_.program[0],
                               "not ready within " + daemonkit::format_seconds(opt_.ready_timeout) +
                                   " s (no READY=1); it was killed"));
@@ -572,7 +601,9 @@ void Supervisor::loop() {
     std::array<struct pollfd, 5> fds{};
     size_t n = 0;
     fds[n++] = {hub_.fd(), POLLIN, 0};
-    if (payload_) fds[n++] = {payload_->handle.fd(), POLLIN, 0};
+    // Without pidfds (old kernels) the payload's exit arrives as SIGCHLD,
+    // through the signal pipe.
+    if (payload_ && payload_->handle.fd() >= 0) fds[n++] = {payload_->handle.fd(), POLLIN, 0};
     if (out_) fds[n++] = {out_->read_end.get(), POLLIN, 0};
     if (err_) fds[n++] = {err_->read_end.get(), POLLIN, 0};
     if (notify_) fds[n++] = {notify_->fd(), POLLIN, 0};
@@ -596,21 +627,24 @@ int Supervisor::run() {
   };
   hub_.on_signal(SIGTERM, stop_from);
   hub_.on_signal(SIGINT, stop_from);
-  hub_.on_signal(SIGHUP, [this](const daemonkit::SignalEvent& e) {
+  hub_.on_signal(SIGHUP, [this](const daemonkit::SignalEvent&) {
     reopen_outputs();
-    if (e.code == SI_QUEUE && e.value == daemonkit::kReopenRequest) return;
-    const bool requested = daemonkit::is_reload_request(e.code, e.value);
-    if (requested) {
-      answer_reload("failed: superseded by a newer reload");
-      reload_ = PendingReload{e.sender, e.value, false};
-    }
+    forward(SIGHUP);
+  });
+  hub_.on_signal(daemonkit::reopen_request_signal(),
+                 [this](const daemonkit::SignalEvent&) { reopen_outputs(); });
+  hub_.on_signal(daemonkit::reload_request_signal(), [this](const daemonkit::SignalEvent& e) {
+    reopen_outputs();
+    if (e.code != SI_QUEUE) return;  // not from `daemonkit reload`
+    reloads_.push_back(PendingReload{e.sender, e.value});
     if (!payload_) {
-      answer_reload("failed: " + opt_.program[0] + " is not running (waiting to respawn)");
+      answer_reloads("failed: " + opt_.program[0] + " is not running (waiting to respawn)");
       return;
     }
-    forward(SIGHUP);
+    // Concurrent requests share one SIGHUP and one confirmation.
+    if (!opt_.reload_notify || !reloading_) forward(SIGHUP);
     // Without --reload-notify nothing more will come: done once passed on.
-    if (requested && !opt_.reload_notify) answer_reload("ok");
+    if (!opt_.reload_notify) answer_reloads("ok");
   });
   for (int s : {SIGQUIT, SIGUSR1, SIGUSR2})
     hub_.on_signal(s, [this, s](const auto&) { forward(s); });
