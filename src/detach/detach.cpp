@@ -306,8 +306,16 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
             daemon.emplace(std::move(*handle));
         }
         break;
-      case Report::Kind::ready:
+      case Report::Kind::ready: {
+        // The daemon closes its end right after this report; wait for that
+        // (bounded: a child it forked may hold a copy), so that when we
+        // return it holds exactly its own descriptors.
+        struct pollfd q {
+          mine.get(), POLLRDHUP, 0
+        };
+        (void)sys::retry_eintr([&] { return ::poll(&q, 1, 1000); });
         return Started{Started::How::started, report->pid};
+      }
       case Report::Kind::already_running:
         wait_until_gone(daemon, mine.get());
         return Started{Started::How::already_running, report->pid};

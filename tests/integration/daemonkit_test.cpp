@@ -700,3 +700,40 @@ TEST_F(Daemonkit, RunWithRespawnStoppedBetweenTwoRunsExits143) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Daemonkit, ChrootRunsAStaticPayloadInsideWithFilesOpenedOutside) {
+  if (::geteuid() != 0) GTEST_SKIP() << "--chroot needs root";
+  const std::string root = dir / "root";
+  std::filesystem::create_directories(root + "/bin");
+  std::filesystem::create_directories(root + "/work");
+  std::filesystem::copy_file(payload_path("static_payload"), root + "/bin/payload");
+  const std::string out = dir / "out.log";  // the caller's path, outside the root
+  auto s = start({"--chroot", root, "--chdir", "/work", "--stdout", out}, {"/bin/payload", "1000"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(s.payload) + "/root"), root);
+  EXPECT_TRUE(eventually([&] { return read_file(out) == "cwd=/work host-visible=no\n"; }))
+      << read_file(out);
+}
+
+TEST_F(Daemonkit, StopSweepsAForkedHelperThatIgnoresSigterm) {
+  std::string ready = dir / "helper-ready";
+  auto s = start({}, {"/bin/sh", "-c",
+                      "(trap '' TERM; touch " + ready + "; exec sleep 1000) & exec sleep 1001"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(ready); }));
+  ASSERT_TRUE(eventually([&] { return !children_of(s.payload).empty(); }));
+  ProcessGuard helper(children_of(s.payload)[0]);
+  ASSERT_TRUE(eventually([&] {  // SIGTERM (bit 15) ignored; sh's & also ignores INT, QUIT
+    return (std::stoull(read_status(helper.pid())["SigIgn"], nullptr, 16) & 0x4000) != 0;
+  }));
+  auto begin = std::chrono::steady_clock::now();
+  auto r = dk({"stop", "--pidfile", pidfile, "--timeout", "5"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_TRUE(helper.exited()) << "the helper ignored SIGTERM and outlived stop";
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 4s)
+      << "once the payload is gone, what remains of its group gets SIGKILL at once";
+}
+
+}  // namespace
