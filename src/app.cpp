@@ -110,7 +110,7 @@ App& App::default_log(std::filesystem::path path) {
 
 std::string App::usage() const {
   std::string u = "Usage: " + name_ + " start|stop|restart|status|reload|run [--pidfile PATH]";
-  u += " [--log PATH] [--timeout SECONDS]";
+  u += " [--log PATH] [--timeout SECONDS] [--json]";
   for (const auto& o : options_) u += " [" + o.name + " " + o.metavar + "]";
   return u;
 }
@@ -140,6 +140,10 @@ Result<Invocation> App::parse(const std::vector<std::string_view>& args) const {
     }
     if (arg == "--version") {
       version = true;
+      continue;
+    }
+    if (arg == "--json") {
+      inv.json = true;
       continue;
     }
     // --name VALUE or --name=VALUE
@@ -185,6 +189,8 @@ Result<Invocation> App::parse(const std::vector<std::string_view>& args) const {
     auto applied = opt->apply(*v);
     if (!applied) return fail(std::move(applied).error());
   }
+  if (inv.json && !help && !version && inv.command != Invocation::Command::status)
+    return fail(usage_error("option '--json' applies to status only"));
   if (help) {
     inv.command = Invocation::Command::help;
   } else if (version) {
@@ -243,6 +249,7 @@ int App::main(int argc, char** argv) {
                                ? std::string()
                                : " (default " + default_log_.string() + "; run: standard error)"));
     row("--timeout SECONDS", "stop, restart: wait this long before SIGKILL (default 10)");
+    row("--json", "status: print the same as one JSON object, for scripts");
     for (const auto& o : options_) row(o.name + " " + o.metavar, o.help);
     row("-h, --help", "show this help and exit");
     row("--version", "show the version and exit");
@@ -405,8 +412,34 @@ int App::stop(const Invocation& inv, bool quiet_if_not_running) {
 int App::status(const Invocation& inv) {
   auto st = query_status(inv.pidfile);
   if (!st) {
+    if (inv.json)
+      print_line(stdout, "{\"state\":\"unknown\",\"error\":" + json_string(st.error().message()) +
+                             ",\"exit_code\":4}");
     print_line(stderr, name_ + ": status unknown: " + st.error().message());
     return static_cast<int>(ExitCode::privilege);
+  }
+  const int rc = static_cast<int>(exit_code_for(st->state));
+  const bool running = st->state == RunState::running;
+  const auto info = running ? read_process_info(st->pid) : ProcessInfo{};
+  const auto tail = inv.log.empty() ? std::vector<std::string>{} : tail_lines(inv.log, 5);
+  const char* names[] = {"running", "dead", "not running"};
+  if (inv.json) {
+    std::string j = std::string("{\"state\":") + json_string(names[static_cast<int>(st->state)]) +
+                    ",\"exit_code\":" + std::to_string(rc) + ",\"pid\":" + std::to_string(st->pid);
+    if (running) {
+      j += ",\"command\":[";
+      for (size_t i = 0; i < info.command.size(); ++i)
+        j += (i ? "," : "") + json_string(info.command[i]);
+      j += "],\"uptime_seconds\":" + std::to_string(info.uptime.count()) +
+           ",\"rss_kib\":" + std::to_string(info.rss_kib);
+    }
+    if (!inv.log.empty()) {
+      j += ",\"log\":" + json_string(inv.log.string()) + ",\"log_tail\":[";
+      for (size_t i = 0; i < tail.size(); ++i) j += (i ? "," : "") + json_string(tail[i]);
+      j += "]";
+    }
+    print_line(stdout, j + "}");
+    return rc;
   }
   switch (st->state) {
     case RunState::running:
@@ -418,9 +451,20 @@ int App::status(const Invocation& inv) {
       break;
     case RunState::not_running:
       print_line(stdout, name_ + " is not running");
-      break;
+      return rc;
   }
-  return static_cast<int>(exit_code_for(st->state));
+  if (running) {
+    std::string cmd;
+    for (const auto& a : info.command) cmd += (cmd.empty() ? "" : " ") + a;
+    print_line(stdout, "  command: " + cmd);
+    print_line(stdout, "  uptime:  " + std::to_string(info.uptime.count()) + " s");
+    print_line(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident");
+  }
+  if (!tail.empty()) {
+    print_line(stdout, "  log:     " + inv.log.string());
+    for (const auto& line : tail) print_line(stdout, "    " + line);
+  }
+  return rc;
 }
 
 int App::reload(const Invocation& inv) {

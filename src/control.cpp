@@ -4,9 +4,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "daemonkit/fd.hpp"
@@ -215,6 +219,101 @@ Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool co
       return result;
     }
   }
+}
+
+ProcessInfo read_process_info(pid_t pid) {
+  ProcessInfo info;
+  const std::string dir = "/proc/" + std::to_string(pid);
+  auto slurp = [](const std::string& path) {
+    std::string text;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    char buf[4096];
+    for (ssize_t n; fd && (n = ::read(fd.get(), buf, sizeof buf)) > 0;)
+      text.append(buf, static_cast<size_t>(n));
+    return text;
+  };
+  const std::string cmdline = slurp(dir + "/cmdline");
+  for (size_t start = 0; start < cmdline.size();) {
+    size_t end = cmdline.find('\0', start);
+    if (end == std::string::npos) end = cmdline.size();
+    info.command.push_back(cmdline.substr(start, end - start));
+    start = end + 1;
+  }
+  const std::string status = slurp(dir + "/status");
+  if (auto at = status.find("VmRSS:"); at != std::string::npos)
+    info.rss_kib = std::strtoull(status.c_str() + at + 6, nullptr, 10);
+  // Field 22 of stat: start time in clock ticks after boot.
+  const std::string stat = slurp(dir + "/stat");
+  const std::string uptime = slurp("/proc/uptime");
+  if (auto close = stat.rfind(')'); close != std::string::npos && !uptime.empty()) {
+    const char* p = stat.c_str() + close + 2;
+    for (int field = 3; field < 22 && *p != '\0'; ++field) {
+      p = std::strchr(p, ' ');
+      if (p == nullptr) return info;
+      ++p;
+    }
+    const double started = static_cast<double>(std::strtoull(p, nullptr, 10)) /
+                           static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const double now = std::strtod(uptime.c_str(), nullptr);
+    if (now > started) info.uptime = std::chrono::seconds(static_cast<long long>(now - started));
+  }
+  return info;
+}
+
+std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t count) {
+  std::vector<std::string> lines;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode) || count == 0) return lines;
+  const off_t want = std::min<off_t>(st.st_size, 64 * 1024);
+  std::string text(static_cast<size_t>(want), '\0');
+  ssize_t n = ::pread(fd.get(), text.data(), text.size(), st.st_size - want);
+  if (n <= 0) return lines;
+  text.resize(static_cast<size_t>(n));
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  size_t end = text.size();
+  while (lines.size() < count) {
+    size_t nl = text.rfind('\n', end == 0 ? 0 : end - 1);
+    size_t begin = nl == std::string::npos ? 0 : nl + 1;
+    if (end == 0 && begin == 0 && text.empty()) break;
+    lines.insert(lines.begin(), text.substr(begin, end - begin));
+    if (nl == std::string::npos) break;
+    end = nl;
+  }
+  return lines;
+}
+
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
 }
 
 ExitCode exit_code_for(const Error& error) {

@@ -87,6 +87,7 @@ struct Invocation {
   std::filesystem::path pidfile;  // empty: not given
   std::filesystem::path log;      // empty: not given
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
+  bool json = false;  // status --json
 };
 
 class App {

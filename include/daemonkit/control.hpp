@@ -11,9 +11,12 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "daemonkit/error.hpp"
 #include "daemonkit/result.hpp"
@@ -110,6 +113,21 @@ struct ReloadResult {
 // reason. Only the lock holder's answer counts.
 Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool confirm,
                                    std::chrono::milliseconds timeout);
+
+// What /proc says about a process, for `status`. Fields it cannot read stay
+// empty or zero.
+struct ProcessInfo {
+  std::vector<std::string> command;  // /proc/PID/cmdline
+  std::chrono::seconds uptime{0};    // since the process started
+  std::uint64_t rss_kib = 0;         // VmRSS
+};
+ProcessInfo read_process_info(pid_t pid);
+
+// The last `count` lines of the file at `path` (reads at most its last 64 KiB).
+std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t count);
+
+// JSON string literal for `text` (quotes and escapes included).
+std::string json_string(std::string_view text);
 
 // The one place that maps errors and states to exit codes.
 ExitCode exit_code_for(const Error& error);

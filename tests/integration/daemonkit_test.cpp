@@ -739,3 +739,56 @@ TEST_F(Daemonkit, StopSweepsAForkedHelperThatIgnoresSigterm) {
 }
 
 }  // namespace
+
+namespace {
+
+// JSON checked by Python's parser when it is there (it is on Debian).
+bool valid_json(const std::string& text) {
+  if (::access("/usr/bin/python3", X_OK) != 0) return true;
+  TempDir d;
+  write_file(d / "x.json", text);
+  return run({"/usr/bin/python3", "-c", "import json,sys; json.load(open(sys.argv[1]))",
+              d / "x.json"})
+             .exit_code == 0;
+}
+
+TEST_F(Daemonkit, StatusShowsThePayloadItsMemoryAndTheLogsLastLines) {
+  std::string log = dir / "out.log";
+  auto s = start({"--stdout", log, "--notify"},
+                 {payload_path("notifier"), "send=STATUS=serving \"all\"|READY=1", "hang"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  auto r = status();
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(r.out.rfind("running (pid " + std::to_string(s.supervisor) + "): serving \"all\"\n", 0),
+            0U)
+      << r.out;
+  EXPECT_NE(
+      r.out.find("payload: pid " + std::to_string(s.payload) + ": " + payload_path("notifier")),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("KiB resident"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("    pid=" + std::to_string(s.payload)), std::string::npos)
+      << "the log's last lines\n"
+      << r.out;
+  auto j = dk({"status", "--pidfile", pidfile, "--json"});
+  EXPECT_EQ(j.exit_code, 0);
+  EXPECT_TRUE(valid_json(j.out)) << j.out;
+  EXPECT_NE(j.out.find("\"payload_pid\":" + std::to_string(s.payload)), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("\"status\":\"serving \\\"all\\\"\""), std::string::npos) << j.out;
+  dk({"stop", "--pidfile", pidfile});
+  j = dk({"status", "--pidfile", pidfile, "--json"});
+  EXPECT_EQ(j.exit_code, 3);
+  EXPECT_EQ(j.out, "{\"state\":\"not running\",\"exit_code\":3,\"pid\":0}\n");
+}
+
+TEST_F(Daemonkit, StatusJsonOfADeadDaemonSaysWhy) {
+  auto s = start({}, {"/bin/sh", "-c", "sleep 0.1; exit 78"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  EXPECT_TRUE(guards[0].wait_exit(5000ms));
+  auto j = dk({"status", "--pidfile", pidfile, "--json"});
+  EXPECT_EQ(j.exit_code, 1);
+  EXPECT_TRUE(valid_json(j.out)) << j.out;
+  EXPECT_NE(j.out.find("\"ended\":\"exited with 78\""), std::string::npos) << j.out;
+}
+
+}  // namespace

@@ -243,6 +243,23 @@ TEST_F(Heartbeat, LogsAliveLinesAtTheInterval) {
   EXPECT_EQ(line.size(), 14U + 24U) << line;
 }
 
+TEST_F(Heartbeat, StatusShowsCommandMemoryAndTheLogsLastLines) {
+  pid_t pid = start_daemon();
+  ASSERT_GT(pid, 1);
+  ASSERT_TRUE(eventually([&] { return count_lines(read_file(log)) >= 3; }));
+  auto r = hb({"status", "--pidfile", pidfile, "--log", log});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.out.find("  command: " + heartbeat_path() + " start"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("KiB resident"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("    Daemon Alive! "), std::string::npos) << r.out;
+  r = hb({"status", "--pidfile", pidfile, "--log", log, "--json"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("{\"state\":\"running\",\"exit_code\":0,\"pid\":" + std::to_string(pid), 0),
+            0U)
+      << r.out;
+  EXPECT_EQ(hb({"start", "--pidfile", pidfile, "--json"}).exit_code, 2) << "status only";
+}
+
 TEST_F(Heartbeat, StatusReportsRunningThenNotRunningAfterStop) {
   EXPECT_EQ(hb({"status", "--pidfile", pidfile}).exit_code, 3);
   pid_t pid = start_daemon();

@@ -231,13 +231,66 @@ std::map<std::string, std::string> read_state(const std::filesystem::path& pidfi
   return m;
 }
 
+std::string human_duration(std::chrono::seconds d) {
+  long long s = d.count();
+  if (s < 60) return std::to_string(s) + " s";
+  if (s < 3600) return std::to_string(s / 60) + " min " + std::to_string(s % 60) + " s";
+  if (s < 86400) return std::to_string(s / 3600) + " h " + std::to_string(s % 3600 / 60) + " min";
+  return std::to_string(s / 86400) + " days " + std::to_string(s % 86400 / 3600) + " h";
+}
+
 int status(const Options& o) {
   auto st = daemonkit::query_status(o.pidfile);
   if (!st) {
+    if (o.json)
+      say(stdout, "{\"state\":\"unknown\",\"error\":" +
+                      daemonkit::json_string(st.error().message()) + ",\"exit_code\":4}");
     say(stderr, "daemonkit: status unknown: " + st.error().message());
     return code(ExitCode::privilege);
   }
   auto state = read_state(o.pidfile);
+  const int rc = code(daemonkit::exit_code_for(st->state));
+  // The payload: named by the state file, and only believed while it is a
+  // child of the running supervisor.
+  pid_t payload = 0;
+  if (st->state == daemonkit::RunState::running && state.count("payload")) {
+    pid_t p = static_cast<pid_t>(std::atol(state["payload"].c_str()));
+    for (pid_t c : daemonkit::child_processes(st->pid))
+      if (c == p) payload = p;
+  }
+  const auto info = payload ? daemonkit::read_process_info(payload) : daemonkit::ProcessInfo{};
+  const auto sup = st->state == daemonkit::RunState::running ? daemonkit::read_process_info(st->pid)
+                                                             : daemonkit::ProcessInfo{};
+  const std::string log = state.count("log") ? state["log"] : "";
+  const auto tail = log.empty() ? std::vector<std::string>{} : daemonkit::tail_lines(log, 5);
+  const char* names[] = {"running", "dead", "not running"};
+  const std::string name = names[static_cast<int>(st->state)];
+
+  if (o.json) {
+    std::string j = "{\"state\":" + daemonkit::json_string(name) +
+                    ",\"exit_code\":" + std::to_string(rc) + ",\"pid\":" + std::to_string(st->pid);
+    if (payload) {
+      j += ",\"payload_pid\":" + std::to_string(payload) + ",\"command\":[";
+      for (size_t i = 0; i < info.command.size(); ++i)
+        j += (i ? "," : "") + daemonkit::json_string(info.command[i]);
+      j += "],\"uptime_seconds\":" + std::to_string(sup.uptime.count()) +
+           ",\"rss_kib\":" + std::to_string(info.rss_kib) +
+           ",\"supervisor_rss_kib\":" + std::to_string(sup.rss_kib);
+    }
+    if (state.count("restarts"))
+      j += ",\"restarts\":" + std::to_string(std::atol(state["restarts"].c_str()));
+    if (state.count("status")) j += ",\"status\":" + daemonkit::json_string(state["status"]);
+    if (state.count("ended")) j += ",\"ended\":" + daemonkit::json_string(state["ended"]);
+    if (!log.empty()) {
+      j += ",\"log\":" + daemonkit::json_string(log) + ",\"log_tail\":[";
+      for (size_t i = 0; i < tail.size(); ++i)
+        j += (i ? "," : "") + daemonkit::json_string(printable(tail[i]));
+      j += "]";
+    }
+    say(stdout, j + "}");
+    return rc;
+  }
+
   switch (st->state) {
     case daemonkit::RunState::running: {
       std::string line = "running (pid " + std::to_string(st->pid) + ")";
@@ -252,9 +305,23 @@ int status(const Options& o) {
     }
     case daemonkit::RunState::not_running:
       say(stdout, "not running");
-      break;
+      return rc;
   }
-  return code(daemonkit::exit_code_for(st->state));
+  if (payload) {
+    std::string cmd;
+    for (const auto& a : info.command) cmd += (cmd.empty() ? "" : " ") + printable(a);
+    say(stdout, "  payload: pid " + std::to_string(payload) + ": " + cmd);
+    say(stdout, "  uptime:  " + human_duration(sup.uptime));
+    say(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident (supervisor " +
+                    std::to_string(sup.rss_kib) + " KiB)");
+  }
+  if (state.count("restarts") && state["restarts"] != "0")
+    say(stdout, "  restarts: " + state["restarts"]);
+  if (!log.empty()) {
+    say(stdout, "  log:     " + log);
+    for (const auto& line : tail) say(stdout, "    " + printable(line));
+  }
+  return rc;
 }
 
 }  // namespace

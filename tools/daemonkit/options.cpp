@@ -38,7 +38,7 @@ Result<void> store(Result<T> r, auto&& into) {
   return {};
 }
 
-const std::array<Spec, 27> kSpecs = {{
+const std::array<Spec, 28> kSpecs = {{
     {"--pidfile", "PATH", kPidfile,
      "the pidfile, locked by the daemon for its whole life (required; optional for run)",
      [](Options& o, std::string_view v) {
@@ -197,6 +197,11 @@ const std::array<Spec, 27> kSpecs = {{
      [](Options& o, std::string_view v) {
        return store(daemonkit::parse_signal(v, "--signal"), [&](int s) { o.stop_signal = s; });
      }},
+    {"--json", "", bit(Command::status), "print the same as one JSON object, for scripts",
+     [](Options& o, std::string_view) {
+       o.json = true;
+       return ok();
+     }},
     {"--help", "", ~0U, "show help and exit",
      [](Options& o, std::string_view) {
        o.help = true;
@@ -235,9 +240,10 @@ constexpr std::array<CommandInfo, 7> kCommands = {{
     {Command::reopen, "reopen", "reopen --pidfile PATH",
      "Reopen the --stdout/--stderr files and signal nothing else (for logrotate's\n"
      "postrotate). Exit 7 if not running."},
-    {Command::status, "status", "status --pidfile PATH",
+    {Command::status, "status", "status --pidfile PATH [--json]",
      "Exit 0 if running, 1 if dead with the pidfile left (and why), 3 if not running, 4 if\n"
-     "unknown."},
+     "unknown. Also prints the payload's command line, uptime, memory, last STATUS= line,\n"
+     "restart count and the last lines of its log."},
 }};
 
 Error usage_error(std::string text) {

@@ -54,6 +54,7 @@ struct Options {
   std::optional<std::filesystem::path> chroot;
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
   int stop_signal = SIGTERM;
+  bool json = false;  // status --json
 
   std::vector<std::string> program;  // PROGRAM ARG...
 

@@ -301,6 +301,10 @@ void Supervisor::write_state() {
   text += "restarts=" + std::to_string(policy_.restarts()) + "\n";
   text += std::string("reload_notify=") + (opt_.reload_notify ? "1" : "0") + "\n";
   if (!last_status_.empty()) text += "status=" + last_status_ + "\n";
+  if (opt_.stdout_path)
+    text += "log=" + opt_.stdout_path->string() + "\n";
+  else if (opt_.stderr_path)
+    text += "log=" + opt_.stderr_path->string() + "\n";
   const auto path = state_path(opt_.pidfile);
   const std::string tmp = path.string() + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
