@@ -43,13 +43,6 @@ void print_line(std::FILE* to, std::string_view text) {
   std::fflush(to);
 }
 
-std::filesystem::path absolute_path(const std::filesystem::path& p) {
-  if (p.empty() || p.is_absolute()) return p;
-  std::error_code ec;
-  auto abs = std::filesystem::absolute(p, ec);
-  return ec ? p : abs.lexically_normal();
-}
-
 Error usage_error(std::string text) {
   Error e;
   e.detail = std::move(text);
@@ -323,9 +316,7 @@ int App::daemon_main(Daemon& daemon, const std::filesystem::path& log) {
     daemon.fail(hub.error());
     return 1;
   }
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  unblock_all_signals();
 
   auto sink = FileSink::open(log);
   if (!sink) {

@@ -64,6 +64,12 @@ bool take(int signo, SignalEvent& event) {
 
 }  // namespace
 
+void unblock_all_signals() {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 Result<std::unique_ptr<SignalHub>> SignalHub::install(std::initializer_list<int> extra) {
   bool expected = false;
   if (!g_installed.compare_exchange_strong(expected, true))

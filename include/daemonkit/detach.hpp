@@ -45,6 +45,11 @@ struct Credentials {
 // is the primary one. Unknown names are usage errors.
 Result<Credentials> lookup_credentials(std::string_view spec);
 
+// `p` made absolute from the current working directory (a daemon works in
+// "/", so every relative path the user gave must be resolved before it
+// detaches). Empty and absolute paths are returned unchanged.
+std::filesystem::path absolute_path(const std::filesystem::path& p);
+
 struct DetachOptions {
   std::filesystem::path pidfile;  // empty: no pidfile
   std::filesystem::path stdin_path = "/dev/null";

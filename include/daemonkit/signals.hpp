@@ -36,6 +36,10 @@ struct SignalEvent {
   pid_t sender = 0;  // si_pid, when the kernel tells it
 };
 
+// Empties the calling thread's signal mask: after detach() with
+// keep_signals_blocked, once the handlers are installed.
+void unblock_all_signals();
+
 class SignalHub {
  public:
   using Clock = std::chrono::steady_clock;

@@ -26,13 +26,6 @@ using detail::Report;
 
 namespace {
 
-std::filesystem::path absolute_from_here(const std::filesystem::path& p) {
-  if (p.empty() || p.is_absolute()) return p;
-  std::error_code ec;
-  auto abs = std::filesystem::absolute(p, ec);
-  return ec ? p : abs.lexically_normal();
-}
-
 std::optional<unsigned long> parse_id(std::string_view s) {
   unsigned long v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -41,6 +34,13 @@ std::optional<unsigned long> parse_id(std::string_view s) {
 }
 
 }  // namespace
+
+std::filesystem::path absolute_path(const std::filesystem::path& p) {
+  if (p.empty() || p.is_absolute()) return p;
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(p, ec);
+  return ec ? p : abs.lexically_normal();
+}
 
 Result<Credentials> lookup_credentials(std::string_view spec) {
   auto colon = spec.find(':');
@@ -184,12 +184,12 @@ std::string describe_wait_status(int status) {
 Result<Started> detach(const DetachOptions& options, const std::function<int(Daemon&)>& body) {
   // Resolve everything before forking: the children must not allocate, and
   // relative paths mean the caller's working directory, not "/".
-  const std::filesystem::path pidfile_path = absolute_from_here(options.pidfile);
+  const std::filesystem::path pidfile_path = absolute_path(options.pidfile);
   const std::string pidfile = pidfile_path.string();
-  const std::string in = absolute_from_here(options.stdin_path).string();
-  const std::string out = absolute_from_here(options.stdout_path).string();
-  const std::string err = absolute_from_here(options.stderr_path).string();
-  const std::string wd = absolute_from_here(options.working_directory).string();
+  const std::string in = absolute_path(options.stdin_path).string();
+  const std::string out = absolute_path(options.stdout_path).string();
+  const std::string err = absolute_path(options.stderr_path).string();
+  const std::string wd = absolute_path(options.working_directory).string();
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)

@@ -19,11 +19,6 @@ using namespace dktest;
 
 namespace {
 
-pid_t pid_in(const std::string& pidfile) {
-  std::string text = read_file(pidfile);
-  return text.empty() ? 0 : static_cast<pid_t>(std::atol(text.c_str()));
-}
-
 std::string proc(pid_t pid, const std::string& entry) {
   return "/proc/" + std::to_string(pid) + "/" + entry;
 }

@@ -19,32 +19,6 @@ using namespace dktest;
 
 namespace {
 
-pid_t lock_holder(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  struct flock fl {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  int rc = ::fcntl(fd, F_GETLK, &fl);
-  ::close(fd);
-  if (rc < 0 || fl.l_type == F_UNLCK) return 0;
-  return fl.l_pid;
-}
-
-pid_t pid_in(const std::string& pidfile) {
-  std::string text = read_file(pidfile);
-  return text.empty() ? 0 : static_cast<pid_t>(std::atol(text.c_str()));
-}
-
-std::vector<pid_t> children_of(pid_t pid) {
-  std::istringstream in(
-      read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
-  std::vector<pid_t> out;
-  pid_t c = 0;
-  while (in >> c) out.push_back(c);
-  return out;
-}
-
 class Daemonkit : public ::testing::Test {
  protected:
   TempDir dir;
@@ -53,13 +27,7 @@ class Daemonkit : public ::testing::Test {
 
   CommandResult dk(std::vector<std::string> args, RunOptions options = {}) {
     args.insert(args.begin(), daemonkit_path());
-    const std::string log_path = "log_path=" + (dir / "sanitizer");
-    for (const char* var : {"ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
-      const char* old = std::getenv(var);
-      options.extra_env.push_back(std::string(var) + "=" + (old ? std::string(old) + ":" : "") +
-                                  log_path);
-    }
-    return run(args, options);
+    return run(args, with_sanitizer_logs(dir.path(), std::move(options)));
   }
   // `daemonkit start --pidfile P OPTIONS -- PROGRAM...`; guards supervisor and payload.
   struct Started {
@@ -96,9 +64,7 @@ class Daemonkit : public ::testing::Test {
       ADD_FAILURE() << "left running: pid " << pid;
       ProcessGuard leftover(pid);
     }
-    for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
-      if (entry.path().filename().string().rfind("sanitizer", 0) == 0)
-        ADD_FAILURE() << "sanitizer report:\n" << read_file(entry.path());
+    expect_no_sanitizer_reports(dir.path());
   }
 };
 

@@ -19,24 +19,6 @@ using namespace dktest;
 
 namespace {
 
-// Who holds a POSIX lock on the file, asked of the kernel directly.
-pid_t lock_holder(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  struct flock fl {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  int rc = ::fcntl(fd, F_GETLK, &fl);
-  ::close(fd);
-  if (rc < 0 || fl.l_type == F_UNLCK) return 0;
-  return fl.l_pid;
-}
-
-pid_t pid_in(const std::string& pidfile) {
-  std::string text = read_file(pidfile);
-  return text.empty() ? 0 : static_cast<pid_t>(std::atol(text.c_str()));
-}
-
 size_t count_lines(const std::string& text) {
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
 }
@@ -52,16 +34,8 @@ class Heartbeat : public ::testing::Test {
     args.insert(args.begin(), heartbeat_path());
     return run(args, with_sanitizer_logs(std::move(options)));
   }
-  // Under ASan/UBSan, daemons write reports into this test's directory
-  // (their stderr is /dev/null); TearDown fails the test if any appeared.
   RunOptions with_sanitizer_logs(RunOptions options) {
-    const std::string log_path = "log_path=" + (dir / "sanitizer");
-    for (const char* var : {"ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
-      const char* old = std::getenv(var);
-      options.extra_env.push_back(std::string(var) + "=" + (old ? std::string(old) + ":" : "") +
-                                  log_path);
-    }
-    return options;
+    return dktest::with_sanitizer_logs(dir.path(), std::move(options));
   }
   std::vector<std::string> with_files(std::vector<std::string> args) {
     args.insert(args.end(), {"--pidfile", pidfile, "--log", log, "--interval", "0.05"});
@@ -87,9 +61,7 @@ class Heartbeat : public ::testing::Test {
       ADD_FAILURE() << "left running: pid " << pid;
       ProcessGuard leftover(pid);
     }
-    for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
-      if (entry.path().filename().string().rfind("sanitizer", 0) == 0)
-        ADD_FAILURE() << "sanitizer report from a daemon:\n" << read_file(entry.path());
+    expect_no_sanitizer_reports(dir.path());
   }
 };
 
@@ -168,18 +140,12 @@ TEST_F(Heartbeat, InheritedDescriptorsAndSignalStateDoNotLeakIn) {
 }
 
 TEST_F(Heartbeat, NoControllingTerminalWhenStartedFromAPseudoTerminal) {
-  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  ASSERT_GE(master, 0);
-  ASSERT_EQ(::grantpt(master), 0);
-  ASSERT_EQ(::unlockpt(master), 0);
-  std::string slave_name = ::ptsname(master);
-  int slave = ::open(slave_name.c_str(), O_RDWR | O_NOCTTY);
-  ASSERT_GE(slave, 0);
+  Pty pty;
+  ASSERT_GE(pty.slave, 0);
   RunOptions o;
-  o.stdin_fd = slave;
+  o.stdin_fd = pty.slave;
   o.new_session = true;  // the pty becomes start's controlling terminal
   auto r = hb(with_files({"start"}), o);
-  ::close(slave);
   EXPECT_EQ(r.exit_code, 0) << r.describe();
   pid_t pid = pid_in(pidfile);
   ASSERT_GT(pid, 1);
@@ -190,7 +156,6 @@ TEST_F(Heartbeat, NoControllingTerminalWhenStartedFromAPseudoTerminal) {
   EXPECT_NE(st->session, pid);
   for (const auto& [fd, target] : fd_targets(pid))
     EXPECT_EQ(target.find("/dev/pts"), std::string::npos) << "fd " << fd << " -> " << target;
-  ::close(master);
 }
 
 // A caller with closed standard descriptors must not trick the daemon into

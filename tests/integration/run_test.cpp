@@ -17,14 +17,6 @@ using namespace dktest;
 
 namespace {
 
-std::vector<pid_t> children_of(pid_t pid) {
-  std::istringstream in(
-      read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
-  std::vector<pid_t> out;
-  for (pid_t c = 0; in >> c;) out.push_back(c);
-  return out;
-}
-
 bool can_unshare_pid() {
   auto r = run({"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "/bin/true"});
   return r.exit_code == 0;
@@ -78,28 +70,21 @@ TEST(RunAsPid1, SigtermToPid1EndsItWithThePayloadsStatusAndNothingSurvives) {
 }
 
 TEST(RunOnATerminal, PayloadsProcessGroupBecomesTheForegroundGroup) {
-  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  ASSERT_GE(master, 0);
-  ASSERT_EQ(::grantpt(master), 0);
-  ASSERT_EQ(::unlockpt(master), 0);
-  std::string slave_name = ::ptsname(master);
-  int slave = ::open(slave_name.c_str(), O_RDWR | O_NOCTTY);
-  ASSERT_GE(slave, 0);
+  Pty pty;
+  ASSERT_GE(pty.slave, 0);
   RunOptions o;
-  o.stdin_fd = slave;
+  o.stdin_fd = pty.slave;
   o.new_session = true;  // the pty becomes run's controlling terminal
   // Fields 5 and 8 of stat: the process group and the terminal's foreground group.
   auto r = run({daemonkit_path(), "run", "--", "/bin/sh", "-c",
                 "read -r a b c d e f g h rest < /proc/self/stat; echo pgrp=$e tpgid=$h"},
                o);
-  ::close(slave);
   EXPECT_EQ(r.exit_code, 0) << r.describe();
   std::istringstream line(r.out);
   std::string pgrp, tpgid;
   line >> pgrp >> tpgid;
   ASSERT_EQ(pgrp.rfind("pgrp=", 0), 0U) << r.describe();
   EXPECT_EQ(pgrp.substr(5), tpgid.substr(6)) << "the payload's group is in the foreground";
-  ::close(master);
 }
 
 }  // namespace

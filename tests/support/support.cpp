@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -251,6 +253,59 @@ std::vector<pid_t> processes_mentioning(const std::string& needle) {
     if (cmdline.find(needle) != std::string::npos && alive(pid)) found.push_back(pid);
   }
   return found;
+}
+
+pid_t lock_holder(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  int rc = ::fcntl(fd, F_GETLK, &fl);
+  ::close(fd);
+  if (rc < 0 || fl.l_type == F_UNLCK) return 0;
+  return fl.l_pid;
+}
+
+pid_t pid_in(const std::string& pidfile) {
+  std::string text = read_file(pidfile);
+  return text.empty() ? 0 : static_cast<pid_t>(std::atol(text.c_str()));
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::istringstream in(
+      read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
+  std::vector<pid_t> out;
+  for (pid_t c = 0; in >> c;) out.push_back(c);
+  return out;
+}
+
+RunOptions with_sanitizer_logs(const std::filesystem::path& dir, RunOptions options) {
+  const std::string log_path = "log_path=" + (dir / "sanitizer").string();
+  for (const char* var : {"ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
+    const char* old = std::getenv(var);
+    options.extra_env.push_back(std::string(var) + "=" + (old ? std::string(old) + ":" : "") +
+                                log_path);
+  }
+  return options;
+}
+
+void expect_no_sanitizer_reports(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (entry.path().filename().string().rfind("sanitizer", 0) == 0)
+      ADD_FAILURE() << "sanitizer report from a daemon:\n" << read_file(entry.path());
+}
+
+Pty::Pty() {
+  master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return;
+  slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+}
+
+Pty::~Pty() {
+  if (slave >= 0) ::close(slave);
+  if (master >= 0) ::close(master);
 }
 
 void reap_children() {

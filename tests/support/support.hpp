@@ -104,6 +104,31 @@ class ProcessGuard {
 // private directory): what a test left running.
 std::vector<pid_t> processes_mentioning(const std::string& needle);
 
+// Who holds a POSIX lock on the file, asked of the kernel directly (F_GETLK):
+// the holder's pid, 0 for nobody, -1 when the file cannot be opened.
+pid_t lock_holder(const std::string& path);
+// The number a pidfile holds (0 for none).
+pid_t pid_in(const std::string& pidfile);
+// The children of `pid` (its main thread's), from /proc.
+std::vector<pid_t> children_of(pid_t pid);
+// `options` with ASAN_OPTIONS/UBSAN_OPTIONS log_path pointing into `dir`:
+// daemons' stderr is /dev/null, so sanitizer reports go to files there
+// (named "sanitizer.PID"), which a test's TearDown turns into failures.
+RunOptions with_sanitizer_logs(const std::filesystem::path& dir, RunOptions options);
+// Fails the current test for every sanitizer report file in `dir`.
+void expect_no_sanitizer_reports(const std::filesystem::path& dir);
+
+// A pseudo-terminal pair (master with O_CLOEXEC, slave without a
+// controlling-terminal claim); both closed on destruction.
+struct Pty {
+  int master = -1;
+  int slave = -1;
+  Pty();
+  ~Pty();
+  Pty(const Pty&) = delete;
+  Pty& operator=(const Pty&) = delete;
+};
+
 // Reaps every exited child (the test process is a child subreaper, so
 // orphaned daemons end up as our children).
 void reap_children();

@@ -48,23 +48,16 @@ int report(const Error& e, std::string_view action, Command c) {
   return code(daemonkit::exit_code_for(e));
 }
 
-std::filesystem::path make_absolute(const std::filesystem::path& p) {
-  if (p.empty() || p.is_absolute()) return p;
-  std::error_code ec;
-  auto a = std::filesystem::absolute(p, ec);
-  return ec ? p : a.lexically_normal();
-}
-
 // Everything that can be checked before forking is checked here, so that
 // most mistakes are reported by the command itself, with the right code.
 daemonkit::Result<dkcli::Plan> make_plan(Options o, bool foreground) {
   dkcli::Plan plan;
   plan.foreground = foreground;
-  o.pidfile = make_absolute(o.pidfile);
+  o.pidfile = daemonkit::absolute_path(o.pidfile);
   for (auto* p : {&o.stdout_path, &o.stderr_path, &o.stdin_path})
-    if (*p) **p = make_absolute(**p);
-  if (o.chroot) o.chroot = make_absolute(*o.chroot);
-  if (o.chdir && !o.chroot) o.chdir = make_absolute(*o.chdir);
+    if (*p) **p = daemonkit::absolute_path(**p);
+  if (o.chroot) o.chroot = daemonkit::absolute_path(*o.chroot);
+  if (o.chdir && !o.chroot) o.chdir = daemonkit::absolute_path(*o.chdir);
   if ((o.user || o.chroot) && ::geteuid() != 0)
     return daemonkit::fail(Error::because(o.user ? "use --user" : "use --chroot", "", "needs root",
                                           ErrorKind::privilege));
@@ -117,9 +110,7 @@ int start(const Options& o) {
       daemon.fail(hub.error());
       return 1;
     }
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    daemonkit::unblock_all_signals();
     return dkcli::supervise(*plan, **hub, &daemon, daemon.pidfile());
   });
   if (!started) return report(started.error(), "start", Command::start);
@@ -346,7 +337,7 @@ int main(int argc, char** argv) {
     say(stdout, "daemonkit " DAEMONKIT_VERSION);
     return 0;
   }
-  o.pidfile = make_absolute(o.pidfile);
+  o.pidfile = daemonkit::absolute_path(o.pidfile);
   switch (o.command) {
     case Command::start:
       return start(o);
