@@ -4,9 +4,9 @@
 # as a user both live in $XDG_RUNTIME_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake --preset release -DDAEMONKIT_BUILD_TESTS=OFF >/dev/null
-cmake --build --preset release
-hb=build/release/heartbeat
+cmake --preset release -B build/demo -DDAEMONKIT_BUILD_TESTS=OFF >/dev/null
+cmake --build build/demo
+hb=build/demo/heartbeat
 if [ "$(id -u)" = 0 ]; then log=/var/log/heartbeat.log; else log=${XDG_RUNTIME_DIR:?set XDG_RUNTIME_DIR}/heartbeat.log; fi
 set -x
 "$hb" start --interval 1          # returns once the daemon is up

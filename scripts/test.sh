@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, then the debug build (warnings are errors),
-# the AddressSanitizer+UBSan build, and the integration tests once more with
-# the pidfd syscalls answering ENOSYS (as on kernels before 5.3), each
-# configured, built and tested by one CMake workflow preset.
+# the AddressSanitizer+UBSan build, the integration tests once more with the
+# pidfd syscalls answering ENOSYS (as on kernels before 5.3), and the
+# optimized build that the README's first command uses, each configured,
+# built and tested by one CMake workflow preset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/check-format.sh
 cmake --workflow --preset dev
 cmake --workflow --preset asan
 cmake --workflow --preset nopidfd
+cmake --workflow --preset release
