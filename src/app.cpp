@@ -304,7 +304,11 @@ int App::start(const Invocation& inv) {
   auto started = detach(options, [&](Daemon& d) { return daemon_main(d, inv.log); });
   if (!started) return report(started.error(), "start");
   if (started->how == Started::How::already_running)
-    print_line(stdout, name_ + " is already running (pid " + std::to_string(started->pid) + ")");
+    print_line(stdout,
+               name_ + " is already running (" +
+                   (started->pid > 0 ? "pid " + std::to_string(started->pid)
+                                     : std::string("the pidfile is locked by another process")) +
+                   ")");
   return 0;
 }
 
@@ -346,9 +350,9 @@ int App::run_foreground(const Invocation& inv) {
     auto acquired = LockedPidfile::acquire(inv.pidfile);
     if (!acquired) return report(acquired.error(), "run");
     if (auto* taken = std::get_if<LockedPidfile::Taken>(&*acquired)) {
-      print_line(stderr, name_ + ": cannot run: already running (pid " +
-                             std::to_string(taken->holder) + ", holds " + inv.pidfile.string() +
-                             ")");
+      print_line(stderr, name_ + ": cannot run: " + inv.pidfile.string() + " is locked by " +
+                             (taken->holder > 0 ? "pid " + std::to_string(taken->holder)
+                                                : std::string("another process")));
       return static_cast<int>(ExitCode::failure);
     }
     pidfile.emplace(std::move(std::get<LockedPidfile>(*acquired)));

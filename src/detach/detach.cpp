@@ -244,7 +244,9 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
 
   theirs.reset();
   int status = 0;
-  if (sys::retry_eintr([&] { return ::waitpid(child, &status, 0); }) < 0)
+  // ECHILD: the caller ignores SIGCHLD, so the kernel reaped the child for
+  // us; the report channel tells the rest.
+  if (sys::retry_eintr([&] { return ::waitpid(child, &status, 0); }) < 0 && errno != ECHILD)
     return fail(Error::from_errno(errno, "wait for", "pid " + std::to_string(child)));
 
   std::optional<Pidfd> daemon;

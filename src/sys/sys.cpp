@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -241,6 +242,20 @@ PidfileLock acquire_pidfile(const char* path) noexcept {
       return r;
     }
     if (same_file(path, st)) {
+      // Also an flock(2) lock on the same file, so that tools which test
+      // with flock (flock(1), Python's fcntl.flock) see it held too; someone
+      // else's flock means the pidfile is taken.
+      if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        ::close(fd);
+        if (e == EWOULDBLOCK) {
+          r.holder = -1;  // not ours to name: flock keeps no owner pid
+          return r;
+        }
+        r.err = e;
+        r.what = "lock";
+        return r;
+      }
       // Clear O_NONBLOCK (it was only there so a FIFO planted at the path
       // cannot block the open).
       int flags = ::fcntl(fd, F_GETFL);

@@ -57,7 +57,8 @@ struct PidfileLock {
 // O_NOFOLLOW|O_CLOEXEC on a descriptor >= 3, requires a regular file with one
 // link, takes a POSIX write lock without waiting, and makes sure `path` still
 // names the locked inode (a daemon exiting may unlink it under us: then it
-// starts over). A file it created is removed again if locking fails.
+// starts over). A file it created is removed again if locking fails. Takes
+// an flock(2) lock as well, for tools that test with flock.
 PidfileLock acquire_pidfile(const char* path) noexcept;
 
 // Replaces the content of the locked pidfile `fd` with "<pid>\n".

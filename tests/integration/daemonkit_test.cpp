@@ -758,3 +758,90 @@ TEST_F(Daemonkit, StatusJsonOfADeadDaemonSaysWhy) {
 }
 
 }  // namespace
+
+namespace {
+
+// Found by black-box testing, each reproduced first.
+
+TEST_F(Daemonkit, StartWorksForACallerThatIgnoresSigchld) {
+  RunOptions o;
+  o.ignore_signals = {SIGCHLD};
+  auto r = dk({"start", "--pidfile", pidfile, "--", "/bin/sleep", "1000"}, o);
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  pid_t sup = pid_in(pidfile);
+  ASSERT_GT(sup, 1);
+  guards.emplace_back(sup);
+  for (pid_t c : children_of(sup)) guards.emplace_back(c);
+  EXPECT_EQ(lock_holder(pidfile), sup);
+  auto h =
+      run({heartbeat_path(), "start", "--pidfile", dir / "hb.pid", "--log", dir / "hb.log"}, o);
+  EXPECT_EQ(h.exit_code, 0) << h.describe();
+  if (pid_t hb = pid_in(dir / "hb.pid"); hb > 1) guards.emplace_back(hb);
+}
+
+TEST_F(Daemonkit, StopEndsAGrandchildThatLeftTheSession) {
+  const std::string marker = "1000." + std::to_string(::getpid());
+  auto s =
+      start({}, {"/bin/sh", "-c", "setsid sh -c 'sleep " + marker + " & wait' & exec sleep 1001"});
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  ASSERT_TRUE(eventually([&] { return !processes_mentioning(marker).empty(); }));
+  std::vector<ProcessGuard> escaped;
+  for (pid_t p : processes_mentioning(marker)) escaped.emplace_back(p);
+  auto r = dk({"stop", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  for (auto& e : escaped) EXPECT_TRUE(e.exited()) << "pid " << e.pid() << " outlived stop";
+}
+
+TEST_F(Daemonkit, ReopenSignalsNothingEvenWithAVeryLongPidfileName) {
+  const std::string long_pidfile = dir / std::string(250, 'p');
+  auto r = dk({"start", "--pidfile", long_pidfile, "--stdout", dir / "o.log", "--", "/bin/sh", "-c",
+               "while :; do sleep 0.05; done"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  pid_t sup = pid_in(long_pidfile);
+  ASSERT_GT(sup, 1);
+  guards.emplace_back(sup);
+  pid_t payload = children_of(sup).at(0);
+  guards.emplace_back(payload);
+  r = dk({"reopen", "--pidfile", long_pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_FALSE(guards.back().wait_exit(300ms)) << "reopen killed a payload without a HUP handler";
+  dk({"stop", "--pidfile", long_pidfile});
+}
+
+TEST_F(Daemonkit, StatusSaysWhyToUsersWhoCanReadThePidfile) {
+  if (::geteuid() != 0 || ::access("/usr/bin/setpriv", X_OK) != 0)
+    GTEST_SKIP() << "needs root and setpriv(1) to ask as another user";
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  auto s = start({}, {"/bin/sh", "-c", "exit 78"});
+  ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
+  EXPECT_TRUE(guards[0].wait_exit(5000ms));
+  auto r = run({"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                daemonkit_path(), "status", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_NE(r.out.find("exited with 78"), std::string::npos) << r.describe();
+}
+
+TEST_F(Daemonkit, ThePidfileIsLockedForFlockUsersToo) {
+  auto s = start({}, sleeper());
+  ASSERT_GT(s.payload, 1) << s.result.describe();
+  auto r = run({"/usr/bin/flock", "-n", pidfile, "/bin/true"});
+  EXPECT_NE(r.exit_code, 0) << "flock(1) must find the pidfile locked";
+  dk({"stop", "--pidfile", pidfile});
+  // And a pidfile someone else holds with flock is taken.
+  pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    ::execl("/usr/bin/flock", "flock", (dir / "held.pid").c_str(), "/bin/sleep", "1000",
+            static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ProcessGuard guard(holder);
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir / "held.pid"); }));
+  std::this_thread::sleep_for(100ms);  // flock(1) creates the file, then locks it
+  r = dk({"run", "--pidfile", dir / "held.pid", "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_NE(r.err.find("is locked by another process"), std::string::npos) << r.describe();
+  for (pid_t c : children_of(holder)) guards.emplace_back(c);
+}
+
+}  // namespace

@@ -79,6 +79,7 @@ CommandResult run(const std::vector<std::string>& argv, const RunOptions& option
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
     for (int fd : options.close_fds) ::close(fd);
+    for (int s : options.ignore_signals) ::signal(s, SIG_IGN);
     ::execve(cargv[0], cargv.data(), cenv.data());
     _exit(127);
   }

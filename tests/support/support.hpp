@@ -49,6 +49,7 @@ struct RunOptions {
   std::vector<std::string> extra_env;  // NAME=VALUE added
   std::optional<std::string> cwd;      // default: the test's own
   std::vector<int> close_fds;          // standard descriptors to close in the child
+  std::vector<int> ignore_signals;     // set to SIG_IGN in the child (kept across exec)
 };
 
 // Runs argv[0] (a path) and collects its output; kills it on timeout.

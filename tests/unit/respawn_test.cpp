@@ -72,3 +72,15 @@ TEST(RespawnPolicy, ListedExitStatusesEndRespawning) {
   EXPECT_EQ(d.why_not, "exited with 78: not restarted");
   EXPECT_TRUE(p.on_exit(killed(2), t, t + 1s).restart) << "a signal is not an exit status";
 }
+
+TEST(RespawnPolicy, TheRestartAfterAStableRunIsNotPartOfACrashLoop) {
+  RespawnPolicy p(1U, {});
+  auto t = RespawnPolicy::Clock::time_point{};
+  EXPECT_TRUE(p.on_exit(exited(1), t, t + 61s).restart) << "after a stable run";
+  t += 62s;
+  EXPECT_TRUE(p.on_exit(exited(1), t, t + 1s).restart) << "the first quick restart";
+  t += 2s;
+  auto d = p.on_exit(exited(1), t, t + 1s);
+  EXPECT_FALSE(d.restart) << "3 runs in all: one stable, then N + 1 = 2 quick ones";
+  EXPECT_EQ(d.why_not, "gave up after 1 restarts in 3 s");
+}

@@ -115,7 +115,10 @@ int start(const Options& o) {
   });
   if (!started) return report(started.error(), "start", Command::start);
   if (started->how == daemonkit::Started::How::already_running)
-    say(stdout, "daemonkit: already running (pid " + std::to_string(started->pid) + ")");
+    say(stdout, "daemonkit: already running (" +
+                    (started->pid > 0 ? "pid " + std::to_string(started->pid)
+                                      : std::string("the pidfile is locked by another process")) +
+                    ")");
   return 0;
 }
 
@@ -131,8 +134,9 @@ int run(const Options& o) {
     auto acquired = daemonkit::LockedPidfile::acquire(plan->options.pidfile);
     if (!acquired) return report(acquired.error(), "run", Command::run);
     if (auto* taken = std::get_if<daemonkit::LockedPidfile::Taken>(&*acquired)) {
-      say(stderr, "daemonkit: cannot run: already running (pid " + std::to_string(taken->holder) +
-                      " holds " + plan->options.pidfile.string() + ")");
+      say(stderr, "daemonkit: cannot run: " + plan->options.pidfile.string() + " is locked by " +
+                      (taken->holder > 0 ? "pid " + std::to_string(taken->holder)
+                                         : std::string("another process")));
       return code(ExitCode::failure);
     }
     pidfile.emplace(std::move(std::get<daemonkit::LockedPidfile>(*acquired)));

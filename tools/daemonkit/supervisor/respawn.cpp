@@ -17,9 +17,14 @@ RespawnPolicy::Decision RespawnPolicy::on_exit(int wait_status, Clock::time_poin
     return d;
   }
   if (ended - started >= kStableRun) {
+    // A stable run: it starts no crash loop, and its restart does not count.
     delay_ = kFirstDelay;
     quick_in_a_row_ = 0;
     streak_start_.reset();
+    d.restart = true;
+    d.delay = delay_;
+    ++total_restarts_;
+    return d;
   }
   if (!streak_start_) streak_start_ = started;
   if (max_restarts_ && quick_in_a_row_ >= *max_restarts_) {

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 
 #include "daemonkit/control.hpp"
 #include "daemonkit/notify.hpp"
@@ -27,7 +28,16 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 std::filesystem::path state_path(const std::filesystem::path& pidfile) {
-  return pidfile.string() + ".state";
+  // PIDFILE.state, unless that name would pass NAME_MAX: then a shortened
+  // name that a hash of the full one keeps distinct.
+  std::string name = pidfile.filename().string() + ".state";
+  if (name.size() > 255) {
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016zx",
+                  std::hash<std::string>{}(pidfile.filename().string()));
+    name = pidfile.filename().string().substr(0, 200) + "-" + hash + ".state";
+  }
+  return pidfile.parent_path() / name;
 }
 
 namespace {
@@ -307,7 +317,7 @@ void Supervisor::write_state() {
     text += "log=" + opt_.stderr_path->string() + "\n";
   const auto path = state_path(opt_.pidfile);
   const std::string tmp = path.string() + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (!fd) return;
   (void)!::write(fd.get(), text.data(), text.size());
   fd.reset();
@@ -336,7 +346,7 @@ void Supervisor::finish(std::string reason, bool clean) {
   // Leave the pidfile (unlocked once we exit) and say why, for `status`.
   if (!state.empty()) {
     const std::string tmp = state.string() + ".tmp";
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (fd) {
       std::string text =
           "ended=" + reason + "\nrestarts=" + std::to_string(policy_.restarts()) + "\n";
@@ -459,13 +469,16 @@ void Supervisor::answer_reloads(const std::string& text) {
 // payload that left its group and came back to us as orphans (we are a
 // subreaper). Nothing of the daemon may outlive it.
 void Supervisor::end_children() {
-  for (pid_t child : daemonkit::child_processes(::getpid())) ::kill(child, SIGKILL);
+  // Killing one may hand us its children (we are their subreaper): keep
+  // going until none is left.
   const auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (!daemonkit::child_processes(::getpid()).empty() && Clock::now() < deadline) {
+  for (;;) {
     (void)daemonkit::reap_others(0);
+    auto children = daemonkit::child_processes(::getpid());
+    if (children.empty() || Clock::now() >= deadline) break;
+    for (pid_t child : children) ::kill(child, SIGKILL);
     ::usleep(2000);
   }
-  (void)daemonkit::reap_others(0);
 }
 
 void Supervisor::forward(int signo) {
