@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, then the debug build (warnings are errors),
+# The whole test suite: formatting, static analysis (clang-tidy, cppcheck),
+# then the debug build (warnings are errors),
 # the AddressSanitizer+UBSan build, the integration tests once more with the
 # pidfd syscalls answering ENOSYS (as on kernels before 5.3), and the
 # optimized build that the README's first command uses, each configured,
@@ -7,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/check-format.sh
+cmake --preset dev >/dev/null  # compile_commands.json for the linters
+scripts/lint.sh
 cmake --workflow --preset dev
 cmake --workflow --preset asan
 cmake --workflow --preset nopidfd

@@ -225,7 +225,7 @@ int App::main(int argc, char** argv) {
       h += std::string(c.help) + "\n";
     }
     h += "\nOptions:\n";
-    auto row = [&](std::string left, std::string right) {
+    auto row = [&](std::string left, const std::string& right) {
       left = "  " + left;
       if (left.size() < 24)
         left.append(24 - left.size(), ' ');

@@ -265,7 +265,7 @@ std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t co
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   struct stat st {};
   if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode) || count == 0) return lines;
-  const off_t want = std::min<off_t>(st.st_size, 64 * 1024);
+  const off_t want = std::min<off_t>(st.st_size, off_t{64} * 1024);
   std::string text(static_cast<size_t>(want), '\0');
   ssize_t n = ::pread(fd.get(), text.data(), text.size(), st.st_size - want);
   if (n <= 0) return lines;

@@ -29,7 +29,7 @@ namespace daemonkit {
 
 class LineBuffer {
  public:
-  explicit LineBuffer(size_t max_line = 64 * 1024) : max_line_(max_line) {}
+  explicit LineBuffer(size_t max_line = size_t{64} * 1024) : max_line_(max_line) {}
 
   // Calls emit(line) for each complete line in `data` (with its newline),
   // keeping a trailing partial line for later.

@@ -72,6 +72,8 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
+  // A sink: the error is moved from `f` (cppcheck does not see through it).
+  // cppcheck-suppress passedByValue
   Result(Failure f)
       : error_(std::move(f.error)), failed_(true) {}        // NOLINT(google-explicit-constructor)
   Result(Error e) : error_(std::move(e)), failed_(true) {}  // NOLINT(google-explicit-constructor)

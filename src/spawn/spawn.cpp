@@ -299,7 +299,7 @@ bool wait_for_group_gone(pid_t pgid, std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     // Members die within moments of SIGKILL; orphans reach us as they do.
     struct timespec ts {
-      0, 2 * 1000 * 1000
+      0, 2L * 1000 * 1000
     };
     ::nanosleep(&ts, nullptr);
   }

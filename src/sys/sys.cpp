@@ -118,7 +118,7 @@ pid_t lock_holder(int fd) noexcept {
 }
 
 pid_t read_pidfile_pid(int fd) noexcept {
-  char buf[16];
+  char buf[16] = {};
   ssize_t n = retry_eintr([&] { return ::pread(fd, buf, sizeof buf, 0); });
   if (n <= 0) return 0;
   long long v = 0;
@@ -146,7 +146,7 @@ bool same_file(const char* path, const struct stat& st) noexcept {
 
 void sleep_briefly() noexcept {
   struct timespec ts {
-    0, 10 * 1000 * 1000
+    0, 10L * 1000 * 1000
   };
   ::nanosleep(&ts, nullptr);
 }

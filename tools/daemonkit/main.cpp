@@ -69,9 +69,10 @@ daemonkit::Result<dkcli::Plan> make_plan(Options o, bool foreground) {
   // The payload's environment.
   if (!o.clear_env)
     for (char** e = environ; *e != nullptr; ++e) plan.env.emplace_back(*e);
-  for (const auto& [name, value] : o.env) {
-    std::erase_if(plan.env, [&](const std::string& e) { return e.rfind(name + "=", 0) == 0; });
-    plan.env.push_back(name + "=" + value);
+  for (const auto& assignment : o.env) {
+    const std::string prefix = assignment.first + "=";
+    std::erase_if(plan.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+    plan.env.push_back(prefix + assignment.second);
   }
   // PROGRAM, searched in the payload's PATH (or a sane default).
   std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -100,7 +100,7 @@ class Supervisor {
   void reopen_outputs();
   void report_ready();
   void fail_start(const Error& e);
-  void finish(std::string reason, bool clean);
+  void finish(const std::string& reason, bool clean);
   void say(Level level, const std::string& text);
   void write_state();
   bool from_payload(pid_t sender) const;
@@ -324,7 +324,7 @@ void Supervisor::write_state() {
   (void)::rename(tmp.c_str(), path.c_str());
 }
 
-void Supervisor::finish(std::string reason, bool clean) {
+void Supervisor::finish(const std::string& reason, bool clean) {
   done_ = true;
   end_children();
   // Under `run` the exit status says it already; only the supervisor's own
