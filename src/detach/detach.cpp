@@ -147,32 +147,6 @@ void wait_until_gone(const std::optional<Pidfd>& daemon, int channel) {
   (void)::poll(&p, 1, 5000);
 }
 
-// Receives one report and, with `forked`, the daemon's pidfd.
-ssize_t receive(int channel, std::array<std::byte, sizeof(Report) + 1>& buf, UniqueFd& passed) {
-  struct iovec iov {
-    buf.data(), buf.size()
-  };
-  union {
-    struct cmsghdr align;
-    char bytes[CMSG_SPACE(sizeof(int))];
-  } control{};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.bytes;
-  msg.msg_controllen = sizeof control.bytes;
-  ssize_t n = sys::retry_eintr([&] { return ::recvmsg(channel, &msg, MSG_CMSG_CLOEXEC); });
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(sizeof(int))) {
-      int fd = -1;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      passed.reset(fd);
-    }
-  }
-  return n;
-}
-
 std::string describe_wait_status(int status) {
   if (WIFEXITED(status)) return "exited with " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
@@ -274,7 +248,9 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
     }
     std::array<std::byte, sizeof(Report) + 1> buf{};
     UniqueFd passed;
-    ssize_t got = receive(mine.get(), buf, passed);
+    int passed_fd = -1;
+    ssize_t got = detail::receive_report(mine.get(), buf, &passed_fd);
+    passed.reset(passed_fd);
     if (got < 0) {
       int e = errno;
       abandon(daemon, pidfile_path);

@@ -1,6 +1,7 @@
 #include "detach/report.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -66,6 +67,32 @@ int send_report(int fd, const Report& report, int passed_fd) noexcept {
   }
   ssize_t n = sys::retry_eintr([&] { return ::sendmsg(fd, &msg, MSG_NOSIGNAL); });
   return n == static_cast<ssize_t>(sizeof report) ? 0 : -1;
+}
+
+ssize_t receive_report(int fd, std::span<std::byte> buf, int* passed) {
+  struct iovec iov {
+    buf.data(), buf.size()
+  };
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int))];
+  } control{};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof control.bytes;
+  ssize_t n = sys::retry_eintr([&] { return ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC); });
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int received = -1;
+      std::memcpy(&received, CMSG_DATA(c), sizeof received);
+      if (*passed >= 0) ::close(*passed);
+      *passed = received;
+    }
+  }
+  return n;
 }
 
 std::optional<Report> decode_report(std::span<const std::byte> bytes) {

@@ -38,6 +38,11 @@ Report make_failure(const char* op, const char* subject, int code, const char* d
 // `passed_fd` >= 0, the descriptor travels along (SCM_RIGHTS).
 int send_report(int fd, const Report& report, int passed_fd = -1) noexcept;
 
+// Receives one message into `buf` (which should be one byte larger than a
+// Report, so that an oversized message shows); a descriptor sent along is
+// stored in *passed (close-on-exec). Returns recvmsg's result.
+ssize_t receive_report(int fd, std::span<std::byte> buf, int* passed);
+
 // Validates raw bytes: exact size, magic, known kind, NUL-terminated text.
 std::optional<Report> decode_report(std::span<const std::byte> bytes);
 // The error a failure report describes.

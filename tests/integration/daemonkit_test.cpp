@@ -503,13 +503,9 @@ TEST_F(Daemonkit, RunForwardsSigtermToTheGroupAndExits143) {
 }
 
 TEST_F(Daemonkit, RunForwardsReadinessToTheOuterNotifySocket) {
-  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(sock, 0);
-  struct sockaddr_un sa {};
-  sa.sun_family = AF_UNIX;
   std::string path = dir / "outer.sock";
-  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  int sock = dktest::bind_datagram_socket(path);
+  ASSERT_GE(sock, 0);
   RunOptions o;
   o.extra_env.push_back("NOTIFY_SOCKET=" + path);
   auto r = dk({"run", "--notify", "--", payload_path("notifier"), "send=READY=1", "exit=0"}, o);

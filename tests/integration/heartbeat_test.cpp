@@ -472,13 +472,9 @@ TEST_F(Heartbeat, ReloadOfAStoppedDaemonExitsSeven) {
 }
 
 TEST_F(Heartbeat, RunStaysInTheForegroundAndStopsOnSigterm) {
-  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(sock, 0);
-  struct sockaddr_un sa {};
-  sa.sun_family = AF_UNIX;
   std::string sock_path = dir / "notify.sock";
-  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path.c_str());
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  int sock = dktest::bind_datagram_socket(sock_path);
+  ASSERT_GE(sock, 0);
 
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);

@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -296,6 +298,16 @@ void expect_no_sanitizer_reports(const std::filesystem::path& dir) {
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
     if (entry.path().filename().string().rfind("sanitizer", 0) == 0)
       ADD_FAILURE() << "sanitizer report from a daemon:\n" << read_file(entry.path());
+}
+
+int bind_datagram_socket(const std::string& path) {
+  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa {};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+  if (sock >= 0 && ::bind(sock, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) return sock;
+  if (sock >= 0) ::close(sock);
+  return -1;
 }
 
 Pty::Pty() {

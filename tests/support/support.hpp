@@ -119,6 +119,9 @@ RunOptions with_sanitizer_logs(const std::filesystem::path& dir, RunOptions opti
 // Fails the current test for every sanitizer report file in `dir`.
 void expect_no_sanitizer_reports(const std::filesystem::path& dir);
 
+// A datagram socket bound at `path` (close-on-exec), or -1.
+int bind_datagram_socket(const std::string& path);
+
 // A pseudo-terminal pair (master with O_CLOEXEC, slave without a
 // controlling-terminal claim); both closed on destruction.
 struct Pty {

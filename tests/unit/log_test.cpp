@@ -60,13 +60,9 @@ TEST(StderrSink, UsesPriorityPrefixesOnlyWhenStderrIsTheJournalStream) {
 
 TEST(Notify, SendsOneDatagramToNotifySocket) {
   dktest::TempDir dir;
-  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(sock, 0);
-  struct sockaddr_un sa {};
-  sa.sun_family = AF_UNIX;
   std::string path = dir / "n.sock";
-  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  int sock = dktest::bind_datagram_socket(path);
+  ASSERT_GE(sock, 0);
   ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
   auto sent = daemonkit::notify("READY=1\nSTATUS=up");
   ::unsetenv("NOTIFY_SOCKET");

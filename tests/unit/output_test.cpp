@@ -91,13 +91,9 @@ TEST(Syslog, FormatsRfc3164) {
 
 TEST(Syslog, SendsOneDatagramPerLine) {
   dktest::TempDir dir;
-  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(sock, 0);
-  struct sockaddr_un sa {};
-  sa.sun_family = AF_UNIX;
   std::string path = dir / "log";
-  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  int sock = dktest::bind_datagram_socket(path);
+  ASSERT_GE(sock, 0);
   auto w = daemonkit::SyslogWriter::open("tagged", path);
   ASSERT_TRUE(w) << w.error().message();
   ASSERT_TRUE(w->send(daemonkit::Level::info, 99, "hello\n"));
