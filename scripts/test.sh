@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, static analysis (clang-tidy, cppcheck),
-# then the debug build (warnings are errors),
+# then the debug build (and valgrind memcheck over its command-line tool) (warnings are errors),
 # the AddressSanitizer+UBSan build, the integration tests once more with the
 # pidfd syscalls answering ENOSYS (as on kernels before 5.3), and the
 # optimized build that the README's first command uses, each configured,
@@ -11,6 +11,7 @@ scripts/check-format.sh
 cmake --preset dev >/dev/null  # compile_commands.json for the linters
 scripts/lint.sh
 cmake --workflow --preset dev
+scripts/valgrind.sh build/dev
 cmake --workflow --preset asan
 cmake --workflow --preset nopidfd
 cmake --workflow --preset release
