@@ -242,18 +242,11 @@ ProcessInfo read_process_info(pid_t pid) {
   const std::string status = slurp(dir + "/status");
   if (auto at = status.find("VmRSS:"); at != std::string::npos)
     info.rss_kib = std::strtoull(status.c_str() + at + 6, nullptr, 10);
-  // Field 22 of stat: start time in clock ticks after boot.
-  const std::string stat = slurp(dir + "/stat");
+  const auto stat = read_proc_stat(pid);
   const std::string uptime = slurp("/proc/uptime");
-  if (auto close = stat.rfind(')'); close != std::string::npos && !uptime.empty()) {
-    const char* p = stat.c_str() + close + 2;
-    for (int field = 3; field < 22 && *p != '\0'; ++field) {
-      p = std::strchr(p, ' ');
-      if (p == nullptr) return info;
-      ++p;
-    }
-    const double started = static_cast<double>(std::strtoull(p, nullptr, 10)) /
-                           static_cast<double>(::sysconf(_SC_CLK_TCK));
+  if (stat && !uptime.empty()) {
+    const double started =
+        static_cast<double>(stat->start_ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
     const double now = std::strtod(uptime.c_str(), nullptr);
     if (now > started) info.uptime = std::chrono::seconds(static_cast<long long>(now - started));
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -17,6 +18,32 @@ namespace daemonkit {
 void UniqueFd::reset(int fd) noexcept {
   if (fd_ >= 0) ::close(fd_);  // Linux releases the fd even on EINTR: never retry
   fd_ = fd;
+}
+
+std::optional<ProcStat> read_proc_stat(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char buf[1024];
+  ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf - 1); });
+  if (n <= 0) return std::nullopt;
+  buf[n] = '\0';
+  // The command name (field 2) may hold spaces and ')': skip to the last ')'.
+  const char* p = std::strrchr(buf, ')');
+  ProcStat st;
+  int ppid = 0, pgrp = 0;
+  if (p == nullptr || std::sscanf(p + 1, " %c %d %d", &st.state, &ppid, &pgrp) != 3)
+    return std::nullopt;
+  st.ppid = ppid;
+  st.pgrp = pgrp;
+  p += 2;  // field 3
+  for (int field = 3; field < 22 && p != nullptr; ++field) {
+    p = std::strchr(p, ' ');
+    if (p != nullptr) ++p;
+  }
+  if (p != nullptr) st.start_ticks = std::strtoull(p, nullptr, 10);
+  return st;
 }
 
 Result<Pidfd> Pidfd::open(pid_t pid) {
@@ -67,16 +94,8 @@ bool Pidfd::has_exited() const {
   if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0)
     return info.si_pid == pid_;
   // Someone else's: gone, or a zombie waiting for its parent.
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid_));
-  UniqueFd stat(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!stat) return true;
-  char buf[512];
-  ssize_t n = ::read(stat.get(), buf, sizeof buf - 1);
-  if (n <= 0) return true;
-  buf[n] = '\0';
-  const char* close = std::strrchr(buf, ')');
-  return close == nullptr || close[1] == '\0' || close[2] == 'Z' || close[2] == 'X';
+  auto st = read_proc_stat(pid_);
+  return !st || st->state == 'Z' || st->state == 'X';
 }
 
 Result<bool> Pidfd::wait_for_exit(std::chrono::milliseconds timeout) const {

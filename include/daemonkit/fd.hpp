@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include "daemonkit/result.hpp"
@@ -40,6 +41,16 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// The fields of /proc/PID/stat that daemonkit uses. nullopt when the process
+// does not exist (any more) or the file cannot be parsed.
+struct ProcStat {
+  char state = '?';  // R, S, D, Z, X, ...
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  unsigned long long start_ticks = 0;  // field 22: start time after boot, clock ticks
+};
+std::optional<ProcStat> read_proc_stat(pid_t pid);
 
 // A process handle (pidfd). Operations report ESRCH-style outcomes as values.
 //

@@ -103,6 +103,7 @@ class Supervisor {
   void finish(const std::string& reason, bool clean);
   void say(Level level, const std::string& text);
   void write_state();
+  void store_state(const std::string& text);
   bool from_payload(pid_t sender) const;
 
   const Plan& plan_;
@@ -123,7 +124,6 @@ class Supervisor {
   bool ready_ = false;  // the caller (or outer manager) was told
   std::optional<Clock::time_point> ready_deadline_;
   bool stopping_ = false;
-  daemonkit::StopRequest stop_request_;
   std::optional<Clock::time_point> kill_at_;  // SIGKILL the group (stop timeout, watchdog)
   std::optional<Clock::time_point> respawn_at_;
   std::optional<Clock::time_point> watchdog_at_;
@@ -140,7 +140,6 @@ class Supervisor {
   void end_children();
   bool done_ = false;
   int exit_code_ = 0;
-  bool start_failed_ = false;
 };
 
 void Supervisor::say(Level level, const std::string& text) {
@@ -281,7 +280,6 @@ void Supervisor::report_ready() {
 }
 
 void Supervisor::fail_start(const Error& e) {
-  start_failed_ = true;
   if (payload_) {
     (void)daemonkit::signal_group(*payload_, SIGKILL);
     (void)payload_->handle.wait_for_exit(std::chrono::seconds(5));
@@ -315,6 +313,13 @@ void Supervisor::write_state() {
     text += "log=" + opt_.stdout_path->string() + "\n";
   else if (opt_.stderr_path)
     text += "log=" + opt_.stderr_path->string() + "\n";
+  store_state(text);
+}
+
+// Replaces the state file at once (write a temporary, rename it over), so
+// that `status` and `reload` never read half of it.
+void Supervisor::store_state(const std::string& text) {
+  if (opt_.pidfile.empty()) return;
   const auto path = state_path(opt_.pidfile);
   const std::string tmp = path.string() + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
@@ -344,17 +349,7 @@ void Supervisor::finish(const std::string& reason, bool clean) {
     return;
   }
   // Leave the pidfile (unlocked once we exit) and say why, for `status`.
-  if (!state.empty()) {
-    const std::string tmp = state.string() + ".tmp";
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-    if (fd) {
-      std::string text =
-          "ended=" + reason + "\nrestarts=" + std::to_string(policy_.restarts()) + "\n";
-      (void)!::write(fd.get(), text.data(), text.size());
-      fd.reset();
-      (void)::rename(tmp.c_str(), state.c_str());
-    }
-  }
+  store_state("ended=" + reason + "\nrestarts=" + std::to_string(policy_.restarts()) + "\n");
   pidfile_.reset();  // releases the lock, keeps the file
 }
 
@@ -370,21 +365,10 @@ bool Supervisor::from_payload(pid_t sender) const {
   for (int depth = 0; depth < 64 && p > 1; ++depth) {
     // An orphan comes back to us (the subreaper): we start nothing else.
     if (p == payload_->pid || (depth > 0 && p == ::getpid())) return true;
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(p));
-    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd) return depth == 0 && errno == ENOENT;  // the sender is gone
-    char buf[512];
-    ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-    if (n <= 0) return false;
-    buf[n] = '\0';
-    const char* close = std::strrchr(buf, ')');
-    if (close == nullptr) return false;
-    char state = 0;
-    int ppid = 0, pgrp = 0;
-    if (std::sscanf(close + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) return false;
-    if (pgrp == payload_->pid) return true;
-    p = ppid;
+    auto st = daemonkit::read_proc_stat(p);
+    if (!st) return depth == 0;  // the sender is gone
+    if (st->pgrp == payload_->pid) return true;
+    p = st->ppid;
   }
   return false;
 }
@@ -490,7 +474,6 @@ void Supervisor::forward(int signo) {
 void Supervisor::begin_stop(const daemonkit::StopRequest& request) {
   if (stopping_) return;
   stopping_ = true;
-  stop_request_ = request;
   respawn_at_.reset();
   watchdog_at_.reset();
   if (!payload_) {  // between two runs (respawn): as if the payload got it
