@@ -7,7 +7,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <string>
 
@@ -218,11 +217,15 @@ std::string printable(std::string s) {
 
 std::map<std::string, std::string> read_state(const std::filesystem::path& pidfile) {
   std::map<std::string, std::string> m;
-  std::ifstream in(dkcli::state_path(pidfile));
-  std::string line;
-  while (in && std::getline(in, line) && m.size() < 32) {
+  const std::string text = daemonkit::read_head(dkcli::state_path(pidfile), size_t{64} << 10);
+  for (size_t start = 0; start < text.size() && m.size() < 32;) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + start, end - start);
     auto eq = line.find('=');
-    if (eq != std::string::npos) m[line.substr(0, eq)] = printable(line.substr(eq + 1, 512));
+    if (eq != std::string_view::npos)
+      m[std::string(line.substr(0, eq))] = printable(std::string(line.substr(eq + 1, 512)));
+    start = end + 1;
   }
   return m;
 }
