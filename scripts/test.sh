@@ -4,7 +4,9 @@
 # the AddressSanitizer+UBSan build, the integration tests once more with the
 # pidfd syscalls answering ENOSYS (as on kernels before 5.3), and the
 # optimized build that the README's first command uses, each configured,
-# built and tested by one CMake workflow preset.
+# built and tested by one CMake workflow preset; then the Debian package,
+# checked by lintian, installed on a clean Debian 12 under systemd-nspawn,
+# with daemonkit run as the container's pid 1 (needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/check-format.sh
@@ -15,3 +17,5 @@ scripts/valgrind.sh build/dev
 cmake --workflow --preset asan
 cmake --workflow --preset nopidfd
 cmake --workflow --preset release
+scripts/package.sh
+scripts/container-test.sh build/package/daemonkit_*.deb
