@@ -3,7 +3,7 @@
 # With DAEMONKIT_DEB_LAYOUT on (scripts/package.sh turns it on) the install
 # holds what Debian policy asks of a binary package beyond the plain install:
 # man pages compressed with gzip -9n, /usr/share/doc/daemonkit/changelog.gz
-# and copyright, the lintian overrides (each with its reason) and a static
+# and copyright, and a static
 # library stripped the way dh_strip strips one. Off, the install is the
 # plain upstream one. docs/packaging.md explains every choice.
 option(DAEMONKIT_DEB_LAYOUT "Install in the layout of a Debian binary package" OFF)
@@ -42,8 +42,7 @@ function(daemonkit_install_man page)
   endif()
 endfunction()
 
-# daemonkit_install_deb_extras(): the package's changelog, copyright and
-# lintian overrides; and, when the install strips (cpack with
+# daemonkit_install_deb_extras(): the package's changelog and copyright; and, when the install strips (cpack with
 # CPACK_STRIP_FILES), what dh_strip removes beyond CMake's plain strip: the
 # .comment and .note sections of the programs, and the debug sections,
 # .comment and .note of the static library. Call it after the install rules
@@ -55,8 +54,6 @@ function(daemonkit_install_deb_extras)
   daemonkit_gzip(${DAEMONKIT_DEB_DIR}/changelog ${PROJECT_BINARY_DIR}/deb/changelog.gz)
   install(FILES ${PROJECT_BINARY_DIR}/deb/changelog.gz ${DAEMONKIT_DEB_DIR}/copyright
     DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/daemonkit)
-  install(FILES ${DAEMONKIT_DEB_DIR}/lintian-overrides
-    DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME daemonkit)
 
   set(programs "")
   foreach(target daemonkit_tool heartbeat)
