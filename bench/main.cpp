@@ -1,5 +1,6 @@
 // daemonkit-bench: daemonkit side by side with the reference daemonizers,
-// the inits of containers, and a floor of its own. See bench/README.md.
+// the inits of containers, and a floor of its own. scripts/bench.sh runs it
+// and writes docs/bench.md, docs/bench.svg and the README's table.
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -198,8 +199,11 @@ int main(int argc, char** argv) {
         results.skipped.push_back(tool.name + ": " + tool.binary + " is not installed");
     }
 
+    // Pidfiles belong in /run (a tmpfs), so the daemons' files go there when
+    // it is writable, unless TMPDIR says otherwise.
     const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/daemonkit-bench.XXXXXX";
+    std::string base = tmp != nullptr ? tmp : access("/run", W_OK) == 0 ? "/run" : "/tmp";
+    std::string pattern = base + "/daemonkit-bench.XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr)
       throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
     settings.dir = pattern;

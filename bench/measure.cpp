@@ -243,15 +243,23 @@ void measure_many(Children& children, const std::vector<Tool>& tools, const Sett
       for (const auto& slot : slots)
         if (!(ok = run_command(children, tool.start(slot), errors, figure.many_start))) break;
       std::vector<Pidfd> processes;
+      long kept_pss = 0;
+      bool kept_any = false;
       for (std::size_t n = 0; ok && n < slots.size(); ++n) {
         auto daemon = wait_up(children, tool, slots[n]);
         if (!daemon) {
           fail(figure.many_start, "daemon " + std::to_string(n) + " not up");
           ok = false;
         } else {
-          for (pid_t pid : daemon->tree) processes.emplace_back(pid);
+          for (pid_t pid : daemon->tree) {
+            processes.emplace_back(pid);
+            if (pid != daemon->payload && run == 0)
+              kept_pss += memory_of(pid).value_or(Memory{}).pss_kib;
+          }
+          kept_any = kept_any || daemon->tree.size() > 1;
         }
       }
+      if (ok && run == 0 && kept_any) figure.many_kept_pss_kib = kept_pss / settings.many;
       if (ok) {
         figure.many_start.ms.push_back(ms_since(start));
         start = now_ns();

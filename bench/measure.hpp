@@ -29,6 +29,7 @@ struct Figures {
   std::optional<Memory> payload_memory;
   std::optional<long> kept_wakeups;
   std::optional<long> payload_wakeups;
+  std::optional<long> many_kept_pss_kib;  // per daemon, with `many` running
 };
 
 struct Settings {

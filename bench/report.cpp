@@ -137,12 +137,15 @@ std::string markdown(const Results& results, const std::string& plot) {
   out << "\n#### " << settings.many << " daemons\n\n"
       << "Started one after the other until all are up, then stopped one after the other "
          "until all are gone; medians of "
-      << settings.many_runs << " runs.\n\n"
-      << "| tool | start all | stop all |\n|---|---|---|\n";
+      << settings.many_runs
+      << " runs. The last column: PSS per daemon of the processes kept besides the payload, "
+         "with all of them running (they share their program's pages).\n\n"
+      << "| tool | start all | stop all | PSS kept per daemon |\n|---|---|---|---|\n";
   for (std::size_t i = 0; i < tools.size(); ++i)
     out << "| " << tools[i].name << " | "
         << cell(figures[i].many_start, i == 0 ? nullptr : &floor.many_start) << " | "
-        << cell(figures[i].many_stop, i == 0 ? nullptr : &floor.many_stop) << " |\n";
+        << cell(figures[i].many_stop, i == 0 ? nullptr : &floor.many_stop) << " | "
+        << (figures[i].many_kept_pss_kib ? kib(*figures[i].many_kept_pss_kib) : "—") << " |\n";
 
   out << "\n#### At rest\n\n"
       << "One daemon of each tool, after a second of rest: memory of the processes each tool "
