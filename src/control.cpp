@@ -69,7 +69,7 @@ Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopO
     std::vector<pid_t> sweep;
     bool let_go = false;
     if (daemon.fd() < 0) {
-      watch.reset(::open(pidfile.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+      watch.reset(sys::open(pidfile.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
       let_go = !watch || sys::lock_holder(watch.get()) != daemon.pid();
     }
     auto wait = [&](std::chrono::milliseconds t) -> Result<bool> {

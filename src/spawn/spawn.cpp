@@ -192,7 +192,7 @@ Result<Child> spawn(const SpawnOptions& options) {
   sigset_t all, old;
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::fork();
+  pid_t pid = sys::fork();
   if (pid == 0) detail::run_spawn_child(plan);
   int fork_errno = errno;
   if (pid > 0 && options.new_process_group) ::setpgid(pid, pid);  // no race with the child
