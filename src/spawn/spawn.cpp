@@ -197,7 +197,7 @@ Result<Child> spawn(const SpawnOptions& options) {
   int fork_errno = errno;
   if (pid > 0 && options.new_process_group) ::setpgid(pid, pid);  // no race with the child
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) return fail(Error::from_errno(fork_errno, "fork", ""));
+  if (pid < 0) return fail(Error::from_errno(fork_errno, "fork to execute", program));
 
   // Open the handle before the child can be reaped by anyone: it is our
   // child, so its pid stays ours until we wait for it.

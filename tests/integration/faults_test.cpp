@@ -1,6 +1,6 @@
 // Hostile conditions: no descriptors to spare, a full filesystem, a storm of
 // signals while the daemon starts, and syscalls made to fail on purpose
-// (interrupted, refused, out of descriptors, disk full). Each must
+// (interrupted, refused, out of descriptors, disk full, no fork). Each must
 // end in a clear error or a consistent daemon, and never in something left
 // behind.
 #include <signal.h>
@@ -245,6 +245,33 @@ TEST_F(Injected, LogThatCannotBeOpenedIsReportedWithPathAndCauseAndLeavesNothing
     expect_clean_failure(r, code,
                          "heartbeat: cannot start: open log file '" + hb_log + "': " + text);
   }
+}
+
+// fork fails where the supervisor starts the payload (the third fork along
+// start -> first child -> supervisor), then where it restarts it (the
+// fourth): named in start's message, then in status.
+TEST_F(Injected, FailedForkIsReportedAndLeavesNothing) {
+  auto r = faulty("fork=EAGAIN@3", dk_start({"/bin/sleep", "1000"}));
+  expect_clean_failure(r, 1,
+                       "daemonkit: cannot start: fork to execute '/bin/sleep': Resource "
+                       "temporarily unavailable");
+
+  r = faulty("fork=EAGAIN@4", dk_start({"/bin/true"}, {"--respawn"}));
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  ProcessGuard guard(pid_in(pidfile));
+  EXPECT_TRUE(guard.wait_exit(10s)) << "the supervisor must give up when it cannot fork";
+  auto st = plain({daemonkit_path(), "status", "--pidfile", pidfile});
+  EXPECT_EQ(st.exit_code, 1) << st.describe();
+  EXPECT_NE(st.out.find("cannot restart: fork to execute '/bin/true': Resource temporarily "
+                        "unavailable"),
+            std::string::npos)
+      << st.describe();
+  reap_children();
+  EXPECT_TRUE(processes_mentioning(dir.path().string()).empty());
+  // And a later start works as usual.
+  r = plain(dk_start({"/bin/sleep", "1000"}));
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(plain({daemonkit_path(), "stop", "--pidfile", pidfile}).exit_code, 0);
 }
 
 // Only a test build reads $DAEMONKIT_FAULTS: there a plan it cannot read

@@ -587,7 +587,6 @@ void Supervisor::handle_signals_and_io() {
   if (respawn_at_ && now >= *respawn_at_ && !payload_) {
     respawn_at_.reset();
     if (auto r = start_payload(); !r) {
-      say(Level::err, "cannot restart: " + r.error().message());
       exit_code_ = 1;
       finish("cannot restart: " + r.error().message(), false);
       return;
