@@ -247,6 +247,30 @@ TEST_F(Injected, LogThatCannotBeOpenedIsReportedWithPathAndCauseAndLeavesNothing
   }
 }
 
+// The disk is full for a moment while the payload writes: its output is
+// dropped (it must not block), and once writing works again the log says,
+// in the place of the gap, how much was lost and why.
+TEST_F(Injected, OutputLostToAFullDiskIsToldInTheLog) {
+  auto r = faulty(
+      "write:/out.log=ENOSPC*3",
+      dk_start({"/bin/sh", "-c", "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.01; done"},
+               {"--stdout", out}));
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  ProcessGuard guard(pid_in(pidfile));
+  const std::string notice = "daemonkit: lost up to ";
+  const std::string cause = " bytes of output: write '" + out + "': No space left on device\n";
+  ASSERT_TRUE(eventually([&] {
+    std::string text = read_file(out);
+    auto at = text.find(cause);
+    return at != std::string::npos && text.find("\nline", at) != std::string::npos;
+  })) << read_file(out);
+  const std::string text = read_file(out);
+  EXPECT_EQ(text.rfind(notice, 0), 0U) << "the first lines were lost: the notice comes first\n"
+                                       << text;
+  EXPECT_EQ(text.find("line 0\n"), std::string::npos) << text;
+  EXPECT_EQ(plain({daemonkit_path(), "stop", "--pidfile", pidfile}).exit_code, 0);
+}
+
 // fork fails where the supervisor starts the payload (the third fork along
 // start -> first child -> supervisor), then where it restarts it (the
 // fourth): named in start's message, then in status.

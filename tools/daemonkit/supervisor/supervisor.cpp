@@ -52,7 +52,31 @@ struct Capture {
   bool to_syslog = false;
   Level level = Level::info;
   daemonkit::LineBuffer lines;
+  // Output that could not be written (a full disk): told in the file once
+  // writing works again.
+  std::uint64_t lost_bytes = 0;
+  std::string lost_because;
 };
+
+// Appends to the capture's file. A failed write drops the data (the payload
+// must not block on a full disk) and is counted; once writing works again,
+// a line in the place of the gap says how much was lost and why.
+void write_to_file(Capture& c, std::string_view data) {
+  if (c.lost_bytes > 0) {
+    const std::string notice = "daemonkit: lost up to " + std::to_string(c.lost_bytes) +
+                               " bytes of output: " + c.lost_because + "\n";
+    if (!c.file->write(notice)) {  // still failing: the gap grows
+      c.lost_bytes += data.size();
+      return;
+    }
+    c.lost_bytes = 0;
+    c.lost_because.clear();
+  }
+  if (auto r = c.file->write(data); !r) {
+    if (c.lost_bytes == 0) c.lost_because = r.error().message();
+    c.lost_bytes += data.size();
+  }
+}
 
 Result<Capture> make_pipe() {
   int p[2];
@@ -151,7 +175,7 @@ void Supervisor::say(Level level, const std::string& text) {
   if (syslog_) {
     (void)syslog_->send(level, ::getpid(), line);
   } else if (Capture* c = err_ ? &*err_ : (out_ ? &*out_ : nullptr); c && c->file) {
-    (void)c->file->write(line);
+    write_to_file(*c, line);
   }
 }
 
@@ -412,9 +436,9 @@ void Supervisor::emit(Capture& c, std::string_view data) {
       (void)syslog_->send(c.level, payload_ ? payload_->pid : ::getpid(), line);
     });
   } else if (c.file && c.file->rotating()) {
-    c.lines.feed(data, [&](std::string_view line) { (void)c.file->write(line); });
+    c.lines.feed(data, [&](std::string_view line) { write_to_file(c, line); });
   } else if (c.file) {
-    (void)c.file->write(data);
+    write_to_file(c, data);
   }
 }
 
@@ -431,7 +455,7 @@ void Supervisor::drain(Capture& c, bool final) {
         (void)syslog_->send(c.level, payload_ ? payload_->pid : ::getpid(), line);
       });
     else if (c.file)
-      c.lines.flush([&](std::string_view line) { (void)c.file->write(line); });
+      c.lines.flush([&](std::string_view line) { write_to_file(c, line); });
   }
 }
 
