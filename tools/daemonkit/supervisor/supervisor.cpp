@@ -161,7 +161,7 @@ class Supervisor {
   std::vector<PendingReload> reloads_;  // waiting for RELOADING=1, READY=1
   bool reloading_ = false;              // RELOADING=1 seen since the last SIGHUP
   void answer_reloads(const std::string& text);
-  void end_children();
+  std::vector<std::string> end_children();
   bool done_ = false;
   int exit_code_ = 0;
 };
@@ -473,10 +473,13 @@ void Supervisor::answer_reloads(const std::string& text) {
   reloading_ = false;
 }
 
-// What is left of our children when the daemon ends: descendants of the
-// payload that left its group and came back to us as orphans (we are a
-// subreaper). Nothing of the daemon may outlive it.
-void Supervisor::end_children() {
+// What is left of our children once the payload is gone: descendants of it
+// that left its group and came back to us as orphans (we are a subreaper).
+// Nothing of a payload may outlive it. Returns what it killed, as
+// "PID (PROGRAM)".
+std::vector<std::string> Supervisor::end_children() {
+  std::vector<pid_t> killed;
+  std::vector<std::string> names;
   // Killing one may hand us its children (we are their subreaper): keep
   // going until none is left.
   const auto deadline = Clock::now() + std::chrono::seconds(5);
@@ -484,9 +487,16 @@ void Supervisor::end_children() {
     (void)daemonkit::reap_others(0);
     auto children = daemonkit::child_processes(::getpid());
     if (children.empty() || Clock::now() >= deadline) break;
-    for (pid_t child : children) ::kill(child, SIGKILL);
+    for (pid_t child : children) {
+      if (std::find(killed.begin(), killed.end(), child) != killed.end()) continue;
+      const auto command = daemonkit::read_process_info(child).command;  // while it lives
+      if (::kill(child, SIGKILL) < 0) continue;
+      killed.push_back(child);
+      names.push_back(std::to_string(child) + (command.empty() ? "" : " (" + command[0] + ")"));
+    }
     ::usleep(2000);
   }
+  return names;
 }
 
 void Supervisor::forward(int signo) {
@@ -524,6 +534,17 @@ void Supervisor::on_payload_exit() {
   int ws = status && *status ? **status : 0;
   if (!daemonkit::wait_for_group_gone(pgid, std::chrono::seconds(5)))
     say(Level::err, "processes of group " + std::to_string(pgid) + " survived SIGKILL");
+  // What left the group (a payload that put itself in the background:
+  // fork, setsid) came back to us when its parent exited. It goes with the
+  // payload too, now rather than at stop: a respawned payload must start
+  // alone, and the daemon ends with its payload.
+  if (auto left = end_children(); !left.empty()) {
+    std::string which;
+    for (const auto& name : left) which += (which.empty() ? "" : ", ") + name;
+    say(Level::warning, opt_.program[0] + " left " + std::to_string(left.size()) +
+                            " process(es) running outside its process group; killed: " + which +
+                            ". A payload must run in the foreground, not daemonize itself");
+  }
   const auto started = payload_started_;
   if (out_) drain(*out_, true);
   if (err_) drain(*err_, true);
