@@ -1,5 +1,6 @@
-// The supervisor against payloads that misbehave: a payload that daemonizes
-// itself.
+// The supervisor against payloads that misbehave and deaths it cannot
+// prevent: a payload that daemonizes itself, and SIGKILL of the supervisor
+// at any moment of a respawn cycle.
 #include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -9,7 +10,12 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
 #include <sstream>
+#include <thread>
 
 #include "support.hpp"
 
@@ -107,6 +113,65 @@ TEST_F(Supervision, WithRespawnEachRunsBackgroundCopyIsKilledBeforeTheNextRun) {
   reap_children();
   EXPECT_TRUE(processes_mentioning(dir.path().string()).empty());
   EXPECT_FALSE(flock_held(bg + ".lock"));
+}
+
+// SIGKILL of the supervisor at random moments of a respawn cycle: while the
+// payload runs, while it is being forked or reaped, while the supervisor
+// waits to restart it. `brief` runs 30 ms and exits 0, so it is restarted
+// after 100, 200, 400 ms; the kill comes 0-300 ms after start returned
+// (seeded; the seed is printed, DKTEST_SEED repeats a run). Each time: the
+// payload dies with the supervisor (its parent-death signal; a `brief` that
+// finds itself orphaned writes survivor.PID), no two payloads ever run at
+// once (a `brief` that finds another's flock writes overlap.PID), status
+// says dead with the supervisor's pid, and the next start (over the stale
+// pidfile, or after a stop that clears it) works.
+TEST_F(Supervision, SigkillOfTheSupervisorAtRandomMomentsOfARespawnCycleLeavesNoPayload) {
+  const char* fixed = std::getenv("DKTEST_SEED");
+  const unsigned seed = fixed != nullptr ? static_cast<unsigned>(std::strtoul(fixed, nullptr, 10))
+                                         : std::random_device{}();
+  std::printf("seed %u (DKTEST_SEED=%u repeats this run)\n", seed, seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<int> delay_ms(0, 300);
+  const std::vector<std::string> start = {
+      "start", "--respawn",           "--pidfile",         pidfile,
+      "--",    payload_path("brief"), dir.path().string(), "30"};
+  for (int round = 0; round < 15; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    auto r = dk(start);
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    const pid_t supervisor = pid_in(pidfile);
+    ASSERT_EQ(lock_holder(pidfile), supervisor) << "the pidfile names the lock holder";
+    ProcessGuard guard(supervisor);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
+    guard.kill_now();
+    ASSERT_TRUE(guard.exited());
+    // Whatever was the supervisor's (the payload, a child between fork and
+    // exec) is gone soon after it: they come to us, the subreaper.
+    EXPECT_TRUE(eventually([&] {
+      reap_children();
+      return processes_mentioning(dir.path().string()).empty();
+    })) << "something outlived the supervisor";
+    auto st = dk({"status", "--pidfile", pidfile});
+    EXPECT_EQ(st.exit_code, 1) << st.describe();
+    EXPECT_NE(st.out.find("dead (pid " + std::to_string(supervisor) + ")"), std::string::npos)
+        << st.describe();
+    if (round % 2 == 1) {
+      auto stopped = dk({"stop", "--pidfile", pidfile});
+      EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+      EXPECT_NE(stopped.out.find("not running"), std::string::npos) << stopped.describe();
+      EXPECT_EQ(dk({"status", "--pidfile", pidfile}).exit_code, 3);
+    }
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    const std::string name = entry.path().filename().string();
+    EXPECT_NE(name.rfind("overlap.", 0), 0U) << "two payloads ran at once: " << name;
+    EXPECT_NE(name.rfind("survivor.", 0), 0U) << "a payload outlived its supervisor: " << name;
+  }
+  auto r = dk(start);
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(dk({"status", "--pidfile", pidfile}).exit_code, 0);
+  EXPECT_EQ(dk({"stop", "--pidfile", pidfile}).exit_code, 0);
 }
 
 }  // namespace
