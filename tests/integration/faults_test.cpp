@@ -223,6 +223,21 @@ TEST_F(Injected, PidfileFailuresAreReportedWithPathAndCauseAndLeaveNothing) {
     r = faulty(c.plan, hb_start());
     expect_clean_failure(r, c.code, "heartbeat: cannot start: " + c.cause);
   }
+  // stop cannot open the pidfile: it fails saying so, and signals nothing.
+  auto started = plain(dk_start({"/bin/sleep", "1000"}));
+  ASSERT_EQ(started.exit_code, 0) << started.describe();
+  const pid_t supervisor = pid_in(pidfile);
+  ProcessGuard guard(supervisor);
+  auto stopped = faulty("open:/x.pid=EMFILE", {daemonkit_path(), "stop", "--pidfile", pidfile});
+  EXPECT_EQ(stopped.exit_code, 1) << stopped.describe();
+  EXPECT_NE(stopped.err.find("daemonkit: cannot stop: open '" + pidfile + "': Too many open files"),
+            std::string::npos)
+      << stopped.describe();
+  EXPECT_FALSE(guard.exited());
+  EXPECT_EQ(lock_holder(pidfile), supervisor);
+  EXPECT_EQ(plain({daemonkit_path(), "stop", "--pidfile", pidfile}).exit_code, 0);
+  EXPECT_TRUE(guard.wait_exit(5s));
+
   // status cannot read the pidfile: "unknown" (4), naming it.
   write_file(pidfile, "12345\n");
   auto r = faulty("open:/x.pid=EACCES", {daemonkit_path(), "status", "--pidfile", pidfile});
