@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, static analysis (clang-tidy, cppcheck),
+# a 5-second libFuzzer run of each fuzz target (clang),
 # then the debug build (and valgrind memcheck over its command-line tool) (warnings are errors),
 # the AddressSanitizer+UBSan build, the integration tests once more with the
 # pidfd syscalls answering ENOSYS (as on kernels before 5.3), and the
@@ -12,6 +13,11 @@ cd "$(dirname "$0")/.."
 scripts/check-format.sh
 cmake --preset dev >/dev/null  # compile_commands.json for the linters
 scripts/lint.sh
+if command -v clang++ >/dev/null; then
+  scripts/fuzz.sh --smoke 5
+else
+  echo "fuzz: clang++ is not installed (apt-get install clang libclang-rt-14-dev): smoke run SKIPPED"
+fi
 cmake --workflow --preset dev
 scripts/valgrind.sh build/dev
 cmake --workflow --preset asan

@@ -69,7 +69,12 @@ Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopO
     std::vector<pid_t> sweep;
     bool let_go = false;
     if (daemon.fd() < 0) {
-      watch.reset(::open(pidfile.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+      watch.reset(sys::retry_eintr([&] {
+        return sys::open(pidfile.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+      }));
+      // Gone (ENOENT): the daemon removed it on its way out. Any other
+      // failure leaves us blind: say so rather than take it for an exit.
+      if (!watch && errno != ENOENT) return fail(Error::from_errno(errno, "open", pidfile));
       let_go = !watch || sys::lock_holder(watch.get()) != daemon.pid();
     }
     auto wait = [&](std::chrono::milliseconds t) -> Result<bool> {

@@ -65,7 +65,7 @@ void SyslogSink::write(Level level, std::string_view line) {
 
 Result<std::unique_ptr<FileSink>> FileSink::open(std::filesystem::path path) {
   int fd = sys::retry_eintr([&] {
-    return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    return sys::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
   });
   if (fd < 0) return fail(Error::from_errno(errno, "open log file", path));
   return std::unique_ptr<FileSink>(new FileSink(std::move(path), UniqueFd(fd)));

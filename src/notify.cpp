@@ -24,7 +24,7 @@ Result<void> notify_to(std::string_view address, std::string_view state) {
   if (address[0] == '@') sa.sun_path[0] = '\0';
   auto len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + address.size() +
                                     (address[0] == '@' ? 0 : 1));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(sys::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) return fail(Error::from_errno(errno, "socket", addr));
   ssize_t n = sys::retry_eintr([&] {
     return ::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
@@ -72,7 +72,7 @@ Result<NotifyListener> NotifyListener::open_at(const std::string& address) {
   sa.sun_family = AF_UNIX;
   if (address.empty() || address.size() >= sizeof sa.sun_path)
     return fail(Error::because("bind", address, "not a usable socket address"));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(sys::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return fail(Error::from_errno(errno, "socket", address));
   std::memcpy(sa.sun_path, address.data(), address.size());
   if (address[0] == '@') sa.sun_path[0] = '\0';

@@ -22,7 +22,7 @@ Result<OutputFile> OutputFile::open(std::filesystem::path path, std::optional<Ro
 
 Result<void> OutputFile::open_current() {
   int fd = sys::retry_eintr([&] {
-    return ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    return sys::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
   });
   if (fd < 0) return fail(Error::from_errno(errno, "open", path_));
   struct stat st {};
@@ -99,7 +99,7 @@ Result<SyslogWriter> SyslogWriter::open(std::string tag, std::filesystem::path s
 }
 
 Result<void> SyslogWriter::connect() {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(sys::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) return fail(Error::from_errno(errno, "socket", socket_));
   struct sockaddr_un sa {};
   sa.sun_family = AF_UNIX;

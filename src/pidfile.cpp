@@ -70,7 +70,7 @@ Result<PidfileInfo> inspect_once(const std::filesystem::path& path) {
   PidfileInfo info;
   // O_NONBLOCK: a FIFO planted at the path must not hang us.
   UniqueFd fd(sys::retry_eintr([&] {
-    return ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    return sys::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   }));
   if (!fd) {
     if (errno == ENOENT) return info;
@@ -146,7 +146,7 @@ Result<bool> wait_for_lock_release(int fd, std::chrono::milliseconds timeout) {
   if (::pipe2(p, O_CLOEXEC) < 0) return fail(Error::from_errno(errno, "pipe2", ""));
   UniqueFd done(p[0]);
   UniqueFd done_write(p[1]);
-  pid_t helper = ::fork();
+  pid_t helper = sys::fork();
   if (helper < 0) return fail(Error::from_errno(errno, "fork", ""));
   if (helper == 0) {
     // Async-signal-safe only. Our lock (a read lock, POSIX, so it dies with
@@ -174,7 +174,7 @@ Result<bool> wait_for_lock_release(int fd, std::chrono::milliseconds timeout) {
 
 Result<bool> remove_stale_pidfile(const std::filesystem::path& path) {
   UniqueFd fd(sys::retry_eintr([&] {
-    return ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    return sys::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   }));
   if (!fd) {
     if (errno == ENOENT) return false;

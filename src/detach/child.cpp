@@ -46,7 +46,7 @@ void fill_standard_descriptors() noexcept {
 
 // Opens `path` and moves it onto `target` (0, 1 or 2).
 int open_onto(const char* path, int flags, int target) noexcept {
-  int fd = sys::retry_eintr([&] { return ::open(path, flags | O_NOCTTY | O_CLOEXEC, 0644); });
+  int fd = sys::retry_eintr([&] { return sys::open(path, flags | O_NOCTTY | O_CLOEXEC, 0644); });
   if (fd < 0) return -1;
   if (fd == target) {
     // Already in place (only when `target` was closed): drop O_CLOEXEC.
@@ -93,7 +93,7 @@ DaemonFds become_daemon(const ChildPlan& plan) noexcept {
   fill_standard_descriptors();
 
   if (::setsid() < 0) report_and_exit(plan, -1, "setsid", "", errno);
-  pid_t pid = ::fork();
+  pid_t pid = sys::fork();
   if (pid < 0) report_and_exit(plan, -1, "fork", "", errno);
   if (pid > 0) _exit(0);  // the session leader leaves; the daemon can never get a tty
 

@@ -166,7 +166,7 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
   const std::string wd = absolute_path(options.working_directory).string();
 
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+  if (sys::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return fail(Error::from_errno(errno, "socketpair", ""));
   UniqueFd mine(sv[0]);
   UniqueFd theirs(sv[1]);
@@ -190,7 +190,7 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
   plan.keep_signals_blocked = options.keep_signals_blocked;
 
   std::fflush(nullptr);  // or buffered output would be written twice
-  pid_t child = ::fork();
+  pid_t child = sys::fork();
   if (child < 0) return fail(Error::from_errno(errno, "fork", ""));
   if (child == 0) {
     ::close(mine.release());

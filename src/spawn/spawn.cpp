@@ -192,12 +192,12 @@ Result<Child> spawn(const SpawnOptions& options) {
   sigset_t all, old;
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::fork();
+  pid_t pid = sys::fork();
   if (pid == 0) detail::run_spawn_child(plan);
   int fork_errno = errno;
   if (pid > 0 && options.new_process_group) ::setpgid(pid, pid);  // no race with the child
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) return fail(Error::from_errno(fork_errno, "fork", ""));
+  if (pid < 0) return fail(Error::from_errno(fork_errno, "fork to execute", program));
 
   // Open the handle before the child can be reaped by anyone: it is our
   // child, so its pid stays ours until we wait for it.

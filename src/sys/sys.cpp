@@ -10,7 +10,51 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sys/fault.hpp"
+
 namespace daemonkit::sys {
+
+namespace {
+
+// True (with errno set) when the fault plan says this call fails; always
+// false in a build without the seam.
+bool fails(fault::Call call, const char* path, int fd) noexcept {
+  const int e = fault::injected(call, path, fd);
+  if (e == 0) return false;
+  errno = e;
+  return true;
+}
+
+}  // namespace
+
+int open(const char* path, int flags, mode_t mode) noexcept {
+  return fails(fault::Call::open, path, -1) ? -1 : ::open(path, flags, mode);
+}
+
+ssize_t write(int fd, const void* buf, size_t len) noexcept {
+  return fails(fault::Call::write, nullptr, fd) ? -1 : ::write(fd, buf, len);
+}
+
+ssize_t pwrite(int fd, const void* buf, size_t len, off_t offset) noexcept {
+  return fails(fault::Call::pwrite, nullptr, fd) ? -1 : ::pwrite(fd, buf, len, offset);
+}
+
+int ftruncate(int fd, off_t length) noexcept {
+  return fails(fault::Call::ftruncate, nullptr, fd) ? -1 : ::ftruncate(fd, length);
+}
+
+pid_t fork() noexcept {
+  return fails(fault::Call::fork, nullptr, -1) ? -1 : ::fork();
+}
+
+int socket(int domain, int type, int protocol) noexcept {
+  return fails(fault::Call::socket, nullptr, -1) ? -1 : ::socket(domain, type, protocol);
+}
+
+int socketpair(int domain, int type, int protocol, int sv[2]) noexcept {
+  return fails(fault::Call::socketpair, nullptr, -1) ? -1
+                                                     : ::socketpair(domain, type, protocol, sv);
+}
 
 // The seam for kernels without pidfds (before 5.3): a build with
 // DAEMONKIT_SIMULATE_NO_PIDFD answers ENOSYS as such a kernel does, so the
@@ -70,7 +114,7 @@ void close_from(int first, int keep) noexcept {
 int write_all(int fd, const void* buf, size_t len) noexcept {
   const char* p = static_cast<const char*>(buf);
   while (len > 0) {
-    ssize_t n = ::write(fd, p, len);
+    ssize_t n = sys::write(fd, p, len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return -1;
@@ -174,10 +218,10 @@ PidfileLock acquire_pidfile(const char* path) noexcept {
     PidfileLock r;
     bool created = false;
     int fd = retry_eintr(
-        [&] { return ::open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); });
+        [&] { return sys::open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); });
     if (fd < 0 && errno == ENOENT) {
       fd = retry_eintr([&] {
-        return ::open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+        return sys::open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
       });
       if (fd < 0 && errno == EEXIST) continue;  // created by someone else meanwhile
       created = fd >= 0;
@@ -276,10 +320,10 @@ int write_pidfile(int fd, pid_t pid) noexcept {
   char buf[24];
   size_t len = format_decimal(buf, pid);
   buf[len++] = '\n';
-  if (retry_eintr([&] { return ::ftruncate(fd, 0); }) < 0) return -1;
+  if (retry_eintr([&] { return sys::ftruncate(fd, 0); }) < 0) return -1;
   size_t done = 0;
   while (done < len) {
-    ssize_t n = ::pwrite(fd, buf + done, len - done, static_cast<off_t>(done));
+    ssize_t n = sys::pwrite(fd, buf + done, len - done, static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return -1;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cerrno>
@@ -22,6 +23,19 @@ auto retry_eintr(F call) {
     if (!(r == -1 && errno == EINTR)) return r;
   }
 }
+
+// The syscalls whose failures decide how a start ends: opening and writing
+// the pidfile and the logs, fork, sockets. They are the plain calls, except
+// in a build with the fault-injection seam (src/sys/fault.hpp), where tests
+// can make chosen calls fail with a chosen errno. Library code makes these
+// calls through here.
+int open(const char* path, int flags, mode_t mode = 0) noexcept;
+ssize_t write(int fd, const void* buf, size_t len) noexcept;
+ssize_t pwrite(int fd, const void* buf, size_t len, off_t offset) noexcept;
+int ftruncate(int fd, off_t length) noexcept;
+pid_t fork() noexcept;
+int socket(int domain, int type, int protocol) noexcept;
+int socketpair(int domain, int type, int protocol, int sv[2]) noexcept;
 
 int pidfd_open(pid_t pid) noexcept;
 int pidfd_send_signal(int pidfd, int signo, siginfo_t* info = nullptr) noexcept;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -319,6 +320,104 @@ Pty::Pty() {
 Pty::~Pty() {
   if (slave >= 0) ::close(slave);
   if (master >= 0) ::close(master);
+}
+
+namespace {
+
+// struct clone_args of clone3(2), up to set_tid_size (CLONE_ARGS_SIZE_VER1).
+struct CloneArgs {
+  std::uint64_t flags = 0;
+  std::uint64_t pidfd = 0;
+  std::uint64_t child_tid = 0;
+  std::uint64_t parent_tid = 0;
+  std::uint64_t exit_signal = SIGCHLD;
+  std::uint64_t stack = 0;
+  std::uint64_t stack_size = 0;
+  std::uint64_t tls = 0;
+  std::uint64_t set_tid = 0;
+  std::uint64_t set_tid_size = 0;
+};
+
+// In the child: become a group leader and execute (async-signal-safe).
+[[noreturn]] void become(char* const* argv) {
+  ::setpgid(0, 0);
+  ::execv(argv[0], argv);
+  _exit(127);
+}
+
+pid_t read_number(const char* path) {
+  std::string text = read_file(path);
+  return text.empty() ? 0 : static_cast<pid_t>(std::atol(text.c_str()));
+}
+
+}  // namespace
+
+pid_t start_with_pid(pid_t want, const std::vector<std::string>& argv, std::string& why) {
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  // 1. clone3 with the pid we want: exact, and no race with anyone.
+  pid_t tid = want;
+  CloneArgs args;
+  args.set_tid = reinterpret_cast<std::uintptr_t>(&tid);
+  args.set_tid_size = 1;
+  long got = ::syscall(SYS_clone3, &args, sizeof args);
+  if (got == 0) become(cargv.data());
+  if (got == want) return want;
+  why = std::string("clone3 with set_tid: ") + std::strerror(errno);
+  if (got > 0) {  // cannot happen; do not leave it running
+    ::kill(static_cast<pid_t>(got), SIGKILL);
+    ::waitpid(static_cast<pid_t>(got), nullptr, 0);
+    return 0;
+  }
+  if (errno == EEXIST) return 0;  // taken: no other way will do better
+
+  // 2. ns_last_pid, then fork (others may fork in between: retry a little).
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    int fd = ::open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      why += std::string("; ns_last_pid: ") + std::strerror(errno);
+      break;
+    }
+    const std::string last = std::to_string(want - 1);
+    const bool written = ::write(fd, last.data(), last.size()) == static_cast<ssize_t>(last.size());
+    const int e = errno;
+    ::close(fd);
+    if (!written) {
+      why += std::string("; ns_last_pid: ") + std::strerror(e);
+      break;
+    }
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      if (::getpid() == want) become(cargv.data());
+      _exit(0);
+    }
+    if (pid == want) return want;
+    if (pid > 0) ::waitpid(pid, nullptr, 0);
+  }
+
+  // 3. Fork and reap until the counter comes round to `want`.
+  const pid_t max = read_number("/proc/sys/kernel/pid_max");
+  if (max <= 0 || max > 65536) {
+    why += "; pid_max is " + std::to_string(max) + ", too many pids to cycle through";
+    return 0;
+  }
+  for (long i = 0; i < 2L * max; ++i) {
+    pid_t pid = ::vfork();  // the child only execs or exits: cheap
+    if (pid == 0) {
+      if (::getpid() == want) become(cargv.data());
+      _exit(0);
+    }
+    if (pid < 0) {
+      why += std::string("; fork: ") + std::strerror(errno);
+      return 0;
+    }
+    if (pid == want) return want;
+    ::waitpid(pid, nullptr, 0);
+  }
+  why += "; the pid was taken by someone else while cycling";
+  return 0;
 }
 
 void reap_children() {

@@ -133,6 +133,14 @@ struct Pty {
   Pty& operator=(const Pty&) = delete;
 };
 
+// Starts argv (argv[0] a path) as a child of ours, leading a process group
+// of its own, with exactly the pid `want` (which must be free): by clone3()
+// with set_tid (needs CAP_SYS_ADMIN over our pid namespace), else by setting
+// /proc/sys/kernel/ns_last_pid before a fork, else by forking until the pid
+// counter comes round (only where pid_max makes that a matter of seconds).
+// Returns the pid, or 0 with the reason in `why`.
+pid_t start_with_pid(pid_t want, const std::vector<std::string>& argv, std::string& why);
+
 // Reaps every exited child (the test process is a child subreaper, so
 // orphaned daemons end up as our children).
 void reap_children();

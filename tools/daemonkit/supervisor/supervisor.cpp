@@ -52,7 +52,31 @@ struct Capture {
   bool to_syslog = false;
   Level level = Level::info;
   daemonkit::LineBuffer lines;
+  // Output that could not be written (a full disk): told in the file once
+  // writing works again.
+  std::uint64_t lost_bytes = 0;
+  std::string lost_because;
 };
+
+// Appends to the capture's file. A failed write drops the data (the payload
+// must not block on a full disk) and is counted; once writing works again,
+// a line in the place of the gap says how much was lost and why.
+void write_to_file(Capture& c, std::string_view data) {
+  if (c.lost_bytes > 0) {
+    const std::string notice = "daemonkit: lost up to " + std::to_string(c.lost_bytes) +
+                               " bytes of output: " + c.lost_because + "\n";
+    if (!c.file->write(notice)) {  // still failing: the gap grows
+      c.lost_bytes += data.size();
+      return;
+    }
+    c.lost_bytes = 0;
+    c.lost_because.clear();
+  }
+  if (auto r = c.file->write(data); !r) {
+    if (c.lost_bytes == 0) c.lost_because = r.error().message();
+    c.lost_bytes += data.size();
+  }
+}
 
 Result<Capture> make_pipe() {
   int p[2];
@@ -137,7 +161,7 @@ class Supervisor {
   std::vector<PendingReload> reloads_;  // waiting for RELOADING=1, READY=1
   bool reloading_ = false;              // RELOADING=1 seen since the last SIGHUP
   void answer_reloads(const std::string& text);
-  void end_children();
+  std::vector<std::string> end_children();
   bool done_ = false;
   int exit_code_ = 0;
 };
@@ -151,7 +175,7 @@ void Supervisor::say(Level level, const std::string& text) {
   if (syslog_) {
     (void)syslog_->send(level, ::getpid(), line);
   } else if (Capture* c = err_ ? &*err_ : (out_ ? &*out_ : nullptr); c && c->file) {
-    (void)c->file->write(line);
+    write_to_file(*c, line);
   }
 }
 
@@ -412,9 +436,9 @@ void Supervisor::emit(Capture& c, std::string_view data) {
       (void)syslog_->send(c.level, payload_ ? payload_->pid : ::getpid(), line);
     });
   } else if (c.file && c.file->rotating()) {
-    c.lines.feed(data, [&](std::string_view line) { (void)c.file->write(line); });
+    c.lines.feed(data, [&](std::string_view line) { write_to_file(c, line); });
   } else if (c.file) {
-    (void)c.file->write(data);
+    write_to_file(c, data);
   }
 }
 
@@ -431,7 +455,7 @@ void Supervisor::drain(Capture& c, bool final) {
         (void)syslog_->send(c.level, payload_ ? payload_->pid : ::getpid(), line);
       });
     else if (c.file)
-      c.lines.flush([&](std::string_view line) { (void)c.file->write(line); });
+      c.lines.flush([&](std::string_view line) { write_to_file(c, line); });
   }
 }
 
@@ -449,10 +473,13 @@ void Supervisor::answer_reloads(const std::string& text) {
   reloading_ = false;
 }
 
-// What is left of our children when the daemon ends: descendants of the
-// payload that left its group and came back to us as orphans (we are a
-// subreaper). Nothing of the daemon may outlive it.
-void Supervisor::end_children() {
+// What is left of our children once the payload is gone: descendants of it
+// that left its group and came back to us as orphans (we are a subreaper).
+// Nothing of a payload may outlive it. Returns what it killed, as
+// "PID (PROGRAM)".
+std::vector<std::string> Supervisor::end_children() {
+  std::vector<pid_t> killed;
+  std::vector<std::string> names;
   // Killing one may hand us its children (we are their subreaper): keep
   // going until none is left.
   const auto deadline = Clock::now() + std::chrono::seconds(5);
@@ -460,9 +487,16 @@ void Supervisor::end_children() {
     (void)daemonkit::reap_others(0);
     auto children = daemonkit::child_processes(::getpid());
     if (children.empty() || Clock::now() >= deadline) break;
-    for (pid_t child : children) ::kill(child, SIGKILL);
+    for (pid_t child : children) {
+      if (std::find(killed.begin(), killed.end(), child) != killed.end()) continue;
+      const auto command = daemonkit::read_process_info(child).command;  // while it lives
+      if (::kill(child, SIGKILL) < 0) continue;
+      killed.push_back(child);
+      names.push_back(std::to_string(child) + (command.empty() ? "" : " (" + command[0] + ")"));
+    }
     ::usleep(2000);
   }
+  return names;
 }
 
 void Supervisor::forward(int signo) {
@@ -500,6 +534,17 @@ void Supervisor::on_payload_exit() {
   int ws = status && *status ? **status : 0;
   if (!daemonkit::wait_for_group_gone(pgid, std::chrono::seconds(5)))
     say(Level::err, "processes of group " + std::to_string(pgid) + " survived SIGKILL");
+  // What left the group (a payload that put itself in the background:
+  // fork, setsid) came back to us when its parent exited. It goes with the
+  // payload too, now rather than at stop: a respawned payload must start
+  // alone, and the daemon ends with its payload.
+  if (auto left = end_children(); !left.empty()) {
+    std::string which;
+    for (const auto& name : left) which += (which.empty() ? "" : ", ") + name;
+    say(Level::warning, opt_.program[0] + " left " + std::to_string(left.size()) +
+                            " process(es) running outside its process group; killed: " + which +
+                            ". A payload must run in the foreground, not daemonize itself");
+  }
   const auto started = payload_started_;
   if (out_) drain(*out_, true);
   if (err_) drain(*err_, true);
@@ -587,7 +632,6 @@ void Supervisor::handle_signals_and_io() {
   if (respawn_at_ && now >= *respawn_at_ && !payload_) {
     respawn_at_.reset();
     if (auto r = start_payload(); !r) {
-      say(Level::err, "cannot restart: " + r.error().message());
       exit_code_ = 1;
       finish("cannot restart: " + r.error().message(), false);
       return;
