@@ -1,6 +1,8 @@
 // src/spawn/child.cpp: everything between fork and execve for a payload.
 // Only async-signal-safe calls belong here (the parent may have threads, and
-// its allocator's locks are frozen in the child). Audit this file alone: it
+// its allocator's locks are frozen in the child). The child runs in the
+// parent's memory (sys::fork_to_exec), so it writes nothing but its own
+// stack, the report, and its pid into the environment prepared for it. Audit this file alone: it
 // uses nothing but syscalls and the helpers in sys/sys.hpp.
 #include "spawn/child.hpp"
 

@@ -192,8 +192,12 @@ Result<Child> spawn(const SpawnOptions& options) {
   sigset_t all, old;
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, &old);
-  pid_t pid = sys::fork();
-  if (pid == 0) detail::run_spawn_child(plan);
+  pid_t pid = sys::fork_to_exec(
+      [](void* p) -> int {
+        detail::run_spawn_child(*static_cast<const detail::SpawnPlan*>(p));
+        return 127;  // not reached: the child executes or exits
+      },
+      &plan);
   int fork_errno = errno;
   if (pid > 0 && options.new_process_group) ::setpgid(pid, pid);  // no race with the child
   ::sigprocmask(SIG_SETMASK, &old, nullptr);

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -45,6 +47,28 @@ int ftruncate(int fd, off_t length) noexcept {
 
 pid_t fork() noexcept {
   return fails(fault::Call::fork, nullptr, -1) ? -1 : ::fork();
+}
+
+pid_t fork_to_exec(int (*child)(void*), void* arg) noexcept {
+  if (fails(fault::Call::fork, nullptr, -1)) return -1;
+#if defined(__SANITIZE_ADDRESS__)
+  pid_t pid = ::fork();
+  if (pid == 0) _exit(child(arg));
+  return pid;
+#else
+  // The caller is suspended until the child has executed (or exited), so
+  // the stack is free again when clone returns.
+  constexpr size_t kStackSize = size_t{256} << 10;
+  void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  pid_t pid =
+      ::clone(child, static_cast<char*>(stack) + kStackSize, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+  const int saved = errno;
+  ::munmap(stack, kStackSize);
+  errno = saved;
+  return pid;
+#endif
 }
 
 int socket(int domain, int type, int protocol) noexcept {
