@@ -9,30 +9,40 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace bench {
 
 // How orphans are reaped. `prompt`: as soon as SIGCHLD says so, like an init
-// that reaps at once. `slow`: once a second, like this machine's pid 1, which
-// is what a tool that waits for the pid to vanish (kill(pid, 0)) runs into.
+// that reaps at once. `slow`: on the ticks of a clock that runs once a second
+// whatever the benchmark does, like a pid 1 that reaps only now and then (this
+// machine's does), which is what a tool that waits for the pid to vanish
+// (kill(pid, 0)) runs into.
 enum class Reaping { prompt, slow };
+
+// SIGINT, SIGTERM or SIGHUP reached the benchmark: unwind, clean up, stop.
+struct Interrupted : std::runtime_error {
+  explicit Interrupted(const std::string& what) : std::runtime_error(what) {}
+};
 
 class Children {
  public:
-  // Becomes a child subreaper and takes SIGCHLD through a signalfd.
+  // Becomes a child subreaper, takes SIGCHLD (and SIGINT, SIGTERM, SIGHUP,
+  // which throw Interrupted from pump()) through a signalfd, asks for precise
+  // timers and raises its descriptor limit.
   Children();
   ~Children();
   Children(const Children&) = delete;
   Children& operator=(const Children&) = delete;
 
-  // Slow reaping sweeps first a whole second after it is chosen.
-  void set_reaping(Reaping reaping);
+  void set_reaping(Reaping reaping) { reaping_ = reaping; }
 
   // Starts argv[0] (a path) with /dev/null as stdin and stdout (or `out`
   // when given), stderr appended to `errors`, an empty signal mask and
-  // default dispositions. Throws std::runtime_error naming the cause.
+  // every signal's default disposition. Throws std::runtime_error naming the
+  // cause.
   pid_t spawn(const std::vector<std::string>& argv, const std::string& errors,
               const std::string& out = "/dev/null");
 
@@ -52,6 +62,7 @@ class Children {
 
   int signals_ = -1;
   Reaping reaping_ = Reaping::prompt;
+  std::int64_t clock_origin_ns_ = 0;  // slow reaping sweeps at origin + k s
   std::int64_t next_sweep_ns_ = 0;
   std::map<pid_t, std::optional<int>> commands_;
 };
@@ -59,10 +70,13 @@ class Children {
 // A process handle that stays valid after the process has been reaped.
 class Pidfd {
  public:
+  // A process that no longer exists (ESRCH) gives a handle that reports it
+  // exited; any other failure throws std::runtime_error.
   explicit Pidfd(pid_t pid);
+  Pidfd() = default;  // no process
   ~Pidfd();
   Pidfd(Pidfd&& other) noexcept : fd_(other.fd_), pid_(other.pid_) { other.fd_ = -1; }
-  Pidfd& operator=(Pidfd&&) = delete;
+  Pidfd& operator=(Pidfd&& other) noexcept;
   Pidfd(const Pidfd&) = delete;
   Pidfd& operator=(const Pidfd&) = delete;
 

@@ -26,13 +26,19 @@
 #include <unistd.h>
 
 static int fail(const char* what, const char* path) {
-  fprintf(stderr, "floor: %s %s: %s\n", what, path, strerror(errno));
+  fprintf(stderr, "floor: %s%s%s: %s\n", what, *path ? " " : "", path, strerror(errno));
   return 1;
 }
 
 static void report_and_exit(int pipe_fd, int error) {
   (void)!write(pipe_fd, &error, sizeof error);
   _exit(127);
+}
+
+/* After the lock is ours, a failure removes the pidfile: nothing is left. */
+static void remove_and_report(const char* pidfile, int pipe_fd, int error) {
+  unlink(pidfile);
+  report_and_exit(pipe_fd, error);
 }
 
 static int start(const char* pidfile, char** argv) {
@@ -53,16 +59,16 @@ static int start(const char* pidfile, char** argv) {
     char text[32];
     int length = snprintf(text, sizeof text, "%d\n", (int)getpid());
     if (ftruncate(fd, 0) != 0 || write(fd, text, (size_t)length) != length)
-      report_and_exit(report[1], errno);
+      remove_and_report(pidfile, report[1], errno);
     int null = open("/dev/null", O_RDWR);
-    if (null < 0 || chdir("/") != 0) report_and_exit(report[1], errno);
+    if (null < 0 || chdir("/") != 0) remove_and_report(pidfile, report[1], errno);
     umask(022);
     dup2(null, 0);
     dup2(null, 1);
     dup2(null, 2);
     if (null > 2) close(null);
     execv(argv[0], argv);
-    report_and_exit(report[1], errno);
+    remove_and_report(pidfile, report[1], errno);
   }
   close(report[1]);
   int status = 0;
@@ -87,9 +93,12 @@ static int stop(const char* pidfile) {
     close(fd);
     return 0;
   }
+  /* The pidfd first, then the lock: a pid reused after the check is never hit. */
   int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (pidfd < 0 && errno != ESRCH) return fail("pidfd_open", pidfile);
   struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-  if (pidfd < 0 || fcntl(fd, F_GETLK, &lock) != 0 || lock.l_type == F_UNLCK || lock.l_pid != pid) {
+  if (fcntl(fd, F_GETLK, &lock) != 0) return fail("F_GETLK", pidfile);
+  if (pidfd < 0 || lock.l_type == F_UNLCK || lock.l_pid != pid) {
     close(fd);
     return 0; /* not running: nothing is signalled */
   }
@@ -97,9 +106,14 @@ static int stop(const char* pidfile) {
   if (syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0) != 0)
     return fail("pidfd_send_signal", pidfile);
   struct pollfd exited = {.fd = pidfd, .events = POLLIN};
-  if (poll(&exited, 1, 10000) == 0) {
+  int ready;
+  while ((ready = poll(&exited, 1, 10000)) < 0 && errno == EINTR) {
+  }
+  if (ready < 0) return fail("poll", pidfile);
+  if (ready == 0) {
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-    poll(&exited, 1, -1);
+    while (poll(&exited, 1, -1) < 0 && errno == EINTR) {
+    }
   }
   unlink(pidfile);
   return 0;

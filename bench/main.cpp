@@ -1,7 +1,9 @@
 // daemonkit-bench: daemonkit side by side with the reference daemonizers,
 // the inits of containers, and a floor of its own. scripts/bench.sh runs it
 // and writes docs/bench.md, docs/bench.svg and the README's table.
+#include <signal.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -40,6 +42,7 @@ dumb-init and a floor program, and prints a Markdown report.
   --orphans N        orphans reaped by each init (default 1000)
   --only NAME,...    just these tools (and the floor), by their names in the report
   --quick            a smoke run: 3 runs, 3 cycles, 10 daemons, 2 s at rest
+                     (options after it override these)
 )";
 
 int positive(const char* text, const char* option) {
@@ -106,16 +109,22 @@ void replace_between_markers(const fs::path& readme, const std::string& text) {
   write_file(readme, content);
 }
 
-// Kills whatever the benchmark started and left behind: every process below
-// it (its daemons come back to it as their subreaper).
+// Kills whatever the benchmark started and left behind. Only its own
+// children are signalled (a child's pid stays its own until it is reaped);
+// what they leave comes back to it as their subreaper, round after round.
 void kill_leftovers() {
-  for (pid_t pid : bench::tree_of(getpid()))
-    if (pid != getpid()) bench::Pidfd(pid).kill();
+  for (int round = 0; round < 100; ++round) {
+    auto children = bench::children_of(getpid());
+    if (children.empty()) return;
+    for (pid_t pid : children) kill(pid, SIGKILL);
+    for (pid_t pid : children) waitpid(pid, nullptr, 0);
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::string work_dir;  // removed on the way out, whatever happens
   try {
     bench::Settings settings;
     std::string build;
@@ -188,9 +197,11 @@ int main(int argc, char** argv) {
       else
         results.skipped.push_back(tool.name + ": " + tool.binary + " is not installed");
     }
+    // The same tools, with heartbeat quiet for the at-rest measurement.
     std::vector<bench::Tool> quiet;
-    for (auto& tool : bench::daemonizers(programs, true))
-      if (wanted(tool) && access(tool.binary.c_str(), X_OK) == 0) quiet.push_back(std::move(tool));
+    for (const auto& tool : results.tools)
+      for (auto& candidate : bench::daemonizers(programs, true))
+        if (candidate.name == tool.name) quiet.push_back(std::move(candidate));
     for (auto& tool : bench::inits(programs)) {
       if (!wanted(tool)) continue;
       if (access(tool.binary.c_str(), X_OK) == 0)
@@ -207,11 +218,16 @@ int main(int argc, char** argv) {
     if (mkdtemp(pattern.data()) == nullptr)
       throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
     settings.dir = pattern;
+    work_dir = pattern;
     results.settings = settings;
     results.figures.resize(results.tools.size());
     results.init_figures.resize(results.inits.size());
     results.taken = machine();
 
+    // What the payloads must not inherit from a service manager above us.
+    for (const char* name : {"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
+                             "WATCHDOG_USEC", "WATCHDOG_PID"})
+      unsetenv(name);
     bench::Children children;
     auto step = [](const char* what) { std::cerr << "daemonkit-bench: " << what << "\n"; };
     step("start and stop");
@@ -243,6 +259,10 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const std::exception& error) {
     kill_leftovers();
+    if (!work_dir.empty()) {
+      std::error_code ignored;
+      fs::remove_all(work_dir, ignored);
+    }
     std::cerr << "daemonkit-bench: " << error.what() << "\n";
     return 1;
   }

@@ -14,6 +14,7 @@ namespace bench {
 
 struct Samples {
   std::vector<double> ms;  // one value per successful run
+  int attempts = 0;        // runs tried
   int early = 0;           // the command returned before the state it promises
   int failed = 0;          // the run did not reach that state at all
   std::string why;         // the first failure's cause
@@ -24,6 +25,7 @@ struct Figures {
   int cycles = 0;
   Samples restart;  // failed counts the failed cycles
   Samples many_start, many_stop;
+  Samples rest;  // failures of the at-rest measurement
   int kept = 0;  // processes kept besides the payload
   std::optional<Memory> kept_memory;
   std::optional<Memory> payload_memory;
@@ -56,13 +58,15 @@ void measure_many(Children& children, const std::vector<Tool>& tools, const Sett
 
 struct InitFigures {
   Samples reap;  // milliseconds to reap the orphans
+  Samples rest;  // failures of the at-rest measurement
   std::optional<Memory> memory;
   std::optional<long> wakeups;
   std::string exit;  // how the init ended on SIGTERM
 };
 
-// d) and e), for the daemonizers and the inits at once: memory after a
-// second of rest, then context switches over `idle_seconds`.
+// d) and e), for the daemonizers and the inits: memory after a second of
+// rest, each tool alone (PSS depends on who else maps the same pages); then
+// all of them at once for context switches over `idle_seconds`.
 void measure_idle(Children& children, const std::vector<Tool>& tools,
                   const std::vector<Tool>& inits, const Programs& programs,
                   const Settings& settings, std::vector<Figures>& figures,

@@ -112,16 +112,23 @@ std::optional<Memory> memory_of(pid_t pid) {
   std::string text = slurp("/proc/" + std::to_string(pid) + "/smaps_rollup");
   auto pss = field(text, "Pss");
   auto rss = field(text, "Rss");
-  if (!pss || !rss) return std::nullopt;
-  return Memory{*pss, *rss};
+  auto clean = field(text, "Private_Clean");
+  auto dirty = field(text, "Private_Dirty");
+  if (!pss || !rss || !clean || !dirty) return std::nullopt;
+  return Memory{*pss, *rss, *clean + *dirty};
 }
 
 std::optional<long> context_switches(pid_t pid) {
-  std::string text = slurp("/proc/" + std::to_string(pid) + "/status");
-  auto voluntary = field(text, "voluntary_ctxt_switches");
-  auto involuntary = field(text, "nonvoluntary_ctxt_switches");
-  if (!voluntary || !involuntary) return std::nullopt;
-  return *voluntary + *involuntary;
+  std::optional<long> total;
+  std::error_code error;
+  std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+    std::string text = slurp(task.path().string() + "/status");
+    auto voluntary = field(text, "voluntary_ctxt_switches");
+    auto involuntary = field(text, "nonvoluntary_ctxt_switches");
+    if (voluntary && involuntary) total = total.value_or(0) + *voluntary + *involuntary;
+  }
+  return total;
 }
 
 }  // namespace bench

@@ -39,11 +39,13 @@ std::vector<pid_t> tree_of(pid_t pid);
 struct Memory {
   long pss_kib = 0;
   long rss_kib = 0;
+  long uss_kib = 0;  // private pages: what the process alone costs
 };
-// Pss and Rss from /proc/PID/smaps_rollup.
+// Pss, Rss and Private_Clean + Private_Dirty from /proc/PID/smaps_rollup.
 std::optional<Memory> memory_of(pid_t pid);
 
-// Voluntary plus involuntary context switches, from /proc/PID/status.
+// Voluntary plus involuntary context switches of all its threads, from
+// /proc/PID/task/*/status; nullopt when the process is gone.
 std::optional<long> context_switches(pid_t pid);
 
 }  // namespace bench

@@ -42,10 +42,11 @@ std::string duration(double ms) {
   return print("%.2f ms", ms);
 }
 
-std::string bare(double ms) {
-  if (ms >= 1000) return print("%.2f", ms / 1000);
-  if (ms >= 100) return print("%.0f", ms);
-  if (ms >= 10) return print("%.1f", ms);
+// `ms` without its unit, in the unit and precision duration() gives `like`.
+std::string bare(double ms, double like) {
+  if (like >= 1000) return print("%.2f", ms / 1000);
+  if (like >= 100) return print("%.0f", ms);
+  if (like >= 10) return print("%.1f", ms);
   return print("%.2f", ms);
 }
 
@@ -58,7 +59,8 @@ std::string ratio(double value, double floor) {
 std::string cell(const Samples& samples, const Samples* floor) {
   std::string text;
   if (auto stat = stat_of(samples.ms)) {
-    text = duration(stat->median) + " (" + bare(stat->min) + "–" + duration(stat->max) + ")";
+    text = duration(stat->median) + " (" + bare(stat->min, stat->median) + "–" +
+           bare(stat->max, stat->median) + ")";
     if (floor != nullptr)
       if (auto base = stat_of(floor->ms))
         text += " · **" + ratio(stat->median, base->median) + "**";
@@ -69,8 +71,23 @@ std::string cell(const Samples& samples, const Samples* floor) {
   return text;
 }
 
-std::string share(int count, std::size_t of) {
-  return count == 0 ? "no" : print("%d of %zu", count, of);
+std::string share(int count, int of) {
+  return count == 0 ? "no" : print("%d of %d", count, of);
+}
+
+std::string xml_escaped(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else
+      out += c;
+  }
+  return out;
 }
 
 std::string kib(long value) {
@@ -108,17 +125,21 @@ std::string markdown(const Results& results, const std::string& plot) {
 
   out << "Taken " << results.taken << ", by `" << results.command << "`. Medians of "
       << settings.runs
-      << " runs, the tools taken in turn (A B C … A B C …), min–max in brackets; "
-         "**×** is the ratio to the floor's median.\n\n";
+      << " runs unless said otherwise, the tools taken in turn (each run starting one further "
+         "along), min–max in brackets; **×** is the ratio to the floor's median.\n\n";
 
   out << "#### Start and stop\n\n"
       << "*start*: from running the command until the pidfile names a live process that holds "
          "the lock (for tools that lock) with the payload running in it. *stop*: until every "
-         "process of the daemon has exited. *slow reaper*: the daemon's orphans are reaped once "
-         "a second, like this machine's pid 1 does. *restart*: "
+         "process of the daemon has exited. *slow reaper*: the daemon's orphans are reaped on "
+         "the ticks of a clock that runs once a second whatever the benchmark does, as by a "
+         "pid 1 that reaps only now and then (this machine's does); a tool that waits for the "
+         "pid to vanish waits for the tick. *restart*: "
       << settings.cycles
-      << " cycles of start, restart (or stop then start), stop, each checked: a new payload, "
-         "never two at once, all gone after stop.\n\n"
+      << " cycles of start, restart (for tools without one, and for the floor: stop, then "
+         "start), stop; a cycle fails unless each command succeeds, a new payload comes up, the "
+         "old one is gone by the time the new one is seen, and stop leaves nothing running. The "
+         "restart time runs until the new payload is seen up.\n\n"
       << "| tool | start | returned before up | stop | returned before gone | stop, slow reaper "
          "| restart | failed cycles |\n"
       << "|---|---|---|---|---|---|---|---|\n";
@@ -126,17 +147,17 @@ std::string markdown(const Results& results, const std::string& plot) {
     const Figures& f = figures[i];
     const Samples* base = i == 0 ? nullptr : &floor.start;
     out << "| " << tools[i].name << " | " << cell(f.start, base) << " | "
-        << share(f.start.early, f.start.ms.size()) << " | "
+        << share(f.start.early, f.start.attempts) << " | "
         << cell(f.stop, i == 0 ? nullptr : &floor.stop) << " | "
-        << share(f.stop.early, f.stop.ms.size()) << " | "
+        << share(f.stop.early, f.stop.attempts) << " | "
         << cell(f.stop_slow_reaper, i == 0 ? nullptr : &floor.stop_slow_reaper) << " | "
         << cell(f.restart, i == 0 ? nullptr : &floor.restart) << " | "
         << print("%d of %d", f.restart.failed, f.cycles) << " |\n";
   }
 
   out << "\n#### " << settings.many << " daemons\n\n"
-      << "Started one after the other until all are up, then stopped one after the other "
-         "until all are gone; medians of "
+      << "Started one after the other until the last start returned and all are seen up, "
+         "then stopped one after the other until all are gone; medians of "
       << settings.many_runs
       << " runs. The last column: PSS per daemon of the processes kept besides the payload, "
          "with all of them running (they share their program's pages).\n\n"
@@ -148,47 +169,53 @@ std::string markdown(const Results& results, const std::string& plot) {
         << (figures[i].many_kept_pss_kib ? kib(*figures[i].many_kept_pss_kib) : "—") << " |\n";
 
   out << "\n#### At rest\n\n"
-      << "One daemon of each tool, after a second of rest: memory of the processes each tool "
-         "keeps besides the payload (PSS and RSS from `/proc/PID/smaps_rollup`; PSS shares "
-         "each page among the processes that map it), and their context switches over "
+      << "One daemon, one sample. Memory of the processes each tool keeps besides the payload, "
+         "read with that tool's daemon alone after a second of rest (from "
+         "`/proc/PID/smaps_rollup`: PSS shares each page among the processes that map it, so it "
+         "depends on what else runs; USS counts the pages only they hold). Then one daemon of "
+         "every tool at once, and the context switches of all their processes over "
       << settings.idle_seconds
       << " s. heartbeat is its own payload; here it runs with `--interval 3600`, so what it "
          "wakes for is overhead.\n\n"
-      << "| tool | processes kept | their PSS | their RSS | their wakeups | payload's RSS | "
-         "payload's wakeups |\n|---|---|---|---|---|---|---|\n";
+      << "| tool | processes kept | their PSS | their USS | their RSS | their wakeups | "
+         "payload's RSS | payload's wakeups |\n|---|---|---|---|---|---|---|---|\n";
   for (std::size_t i = 0; i < tools.size(); ++i) {
     const Figures& f = figures[i];
-    auto memory = [&](const std::optional<Memory>& m, bool pss) {
-      return m ? kib(pss ? m->pss_kib : m->rss_kib) : std::string("—");
+    auto memory = [&](const std::optional<Memory>& m, long Memory::*field) {
+      return m ? kib((*m).*field) : std::string("—");
     };
     auto count = [](const std::optional<long>& n) {
       return n ? std::to_string(*n) : std::string("—");
     };
     bool any = f.kept > 0;
     out << "| " << tools[i].name << " | " << f.kept << " | "
-        << (any ? memory(f.kept_memory, true) : "—") << " | "
-        << (any ? memory(f.kept_memory, false) : "—") << " | "
-        << (any ? count(f.kept_wakeups) : "—") << " | " << memory(f.payload_memory, false) << " | "
-        << count(f.payload_wakeups) << " |\n";
+        << (any ? memory(f.kept_memory, &Memory::pss_kib) : "—") << " | "
+        << (any ? memory(f.kept_memory, &Memory::uss_kib) : "—") << " | "
+        << (any ? memory(f.kept_memory, &Memory::rss_kib) : "—") << " | "
+        << (any ? count(f.kept_wakeups) : "—") << " | "
+        << memory(f.payload_memory, &Memory::rss_kib) << " | " << count(f.payload_wakeups)
+        << " |\n";
   }
 
   const auto& inits = results.inits;
   const auto& init_figures = results.init_figures;
   out << "\n#### As pid 1 of a container\n\n"
-      << "Each init as pid 1 of a new pid namespace (`unshare --pid --fork --mount-proc`). "
-         "Memory and wakeups over "
-      << settings.idle_seconds << " s at rest with an idle payload; then the time from the moment "
+      << "Each init as pid 1 of a new pid namespace (`unshare --pid --fork --kill-child "
+         "--mount-proc`) with an idle payload: its memory after a second of rest, alone; its "
+         "context switches over "
+      << settings.idle_seconds << " s beside the daemons above; then the time from the moment "
       << settings.orphans
-      << " orphans exit until init has reaped the last (the payload `bench/orphans.c` makes "
-         "them and watches), medians of "
+      << " orphans are released (the payload `bench/orphans.c` makes them, lets them all exit "
+         "at once and watches) until init has reaped the last, medians of "
       << settings.runs << " runs; × is the ratio to tini.\n\n"
-      << "| init | PSS | RSS | wakeups | reap " << settings.orphans
-      << " orphans | on SIGTERM |\n|---|---|---|---|---|---|\n";
+      << "| init | PSS | USS | RSS | wakeups | reap " << settings.orphans
+      << " orphans | on SIGTERM |\n|---|---|---|---|---|---|---|\n";
   std::size_t tini = 0;
   const Tool* has_tini = find(inits, "tini", &tini);
   for (std::size_t i = 0; i < inits.size(); ++i) {
     const InitFigures& f = init_figures[i];
     out << "| " << inits[i].name << " | " << (f.memory ? kib(f.memory->pss_kib) : "—") << " | "
+        << (f.memory ? kib(f.memory->uss_kib) : "—") << " | "
         << (f.memory ? kib(f.memory->rss_kib) : "—") << " | "
         << (f.wakeups ? std::to_string(*f.wakeups) : "—") << " | "
         << cell(f.reap, has_tini && i != tini ? &init_figures[tini].reap : nullptr) << " | "
@@ -222,8 +249,10 @@ std::string markdown(const Results& results, const std::string& plot) {
     if (f.kept_wakeups)
       target(out, "supervisor wakes 0 times at rest", std::to_string(*f.kept_wakeups),
              *f.kept_wakeups == 0);
-    versus(f.many_start, floor.many_start, 1.15, "daemonkit start of 100");
-    versus(f.many_stop, floor.many_stop, 1.15, "daemonkit stop of 100");
+    std::string start_many = "daemonkit start of " + std::to_string(settings.many);
+    std::string stop_many = "daemonkit stop of " + std::to_string(settings.many);
+    versus(f.many_start, floor.many_start, 1.15, start_many.c_str());
+    versus(f.many_stop, floor.many_stop, 1.15, stop_many.c_str());
   }
   if (has_hb && figures[hb].payload_memory)
     target(out, "heartbeat RSS ≤ 1.5 MiB", kib(figures[hb].payload_memory->rss_kib),
@@ -257,7 +286,7 @@ std::string markdown(const Results& results, const std::string& plot) {
   for (std::size_t i = 0; i < tools.size(); ++i) {
     const Figures& f = figures[i];
     for (const Samples* s :
-         {&f.start, &f.stop, &f.stop_slow_reaper, &f.restart, &f.many_start, &f.many_stop})
+         {&f.start, &f.stop, &f.stop_slow_reaper, &f.restart, &f.many_start, &f.many_stop, &f.rest})
       if (!s->why.empty()) {
         if (!any_failure) out << "\nFirst failures seen:\n\n";
         any_failure = true;
@@ -265,27 +294,29 @@ std::string markdown(const Results& results, const std::string& plot) {
       }
   }
   for (std::size_t i = 0; i < inits.size(); ++i)
-    if (!init_figures[i].reap.why.empty()) {
-      if (!any_failure) out << "\nFirst failures seen:\n\n";
-      any_failure = true;
-      out << "- " << inits[i].name << ": " << init_figures[i].reap.why << "\n";
-    }
+    for (const Samples* s : {&init_figures[i].reap, &init_figures[i].rest})
+      if (!s->why.empty()) {
+        if (!any_failure) out << "\nFirst failures seen:\n\n";
+        any_failure = true;
+        out << "- " << inits[i].name << ": " << s->why << "\n";
+      }
   out << "\n![Ratios to the floor](" << plot << ")\n";
   return out.str();
 }
 
 std::string svg(const Results& results) {
   struct Metric {
-    const char* title;
+    std::string title;
     const Samples Figures::*samples;
   };
+  const std::string many = std::to_string(results.settings.many);
   const Metric metrics[] = {
       {"start", &Figures::start},
       {"stop", &Figures::stop},
       {"stop, slow reaper", &Figures::stop_slow_reaper},
       {"restart", &Figures::restart},
-      {"start 100", &Figures::many_start},
-      {"stop 100", &Figures::many_stop},
+      {"start " + many, &Figures::many_start},
+      {"stop " + many, &Figures::many_stop},
   };
   const char* colors[] = {"#555555", "#1f6feb", "#6ea8fe", "#2da44e",
                           "#d1242f", "#bf8700", "#8250df", "#999999"};
@@ -300,8 +331,8 @@ std::string svg(const Results& results) {
   double decades = std::ceil(std::log10(top * 1.5));
   double low = std::log10(0.5);
   double high = std::max(1.0, decades);
-  const double left = 180;
-  const double width = 620;
+  const double left = 200;
+  const double width = 600;
   auto x_of = [&](double r) {
     return left + (std::log10(std::max(r, 0.5)) - low) / (high - low) * width;
   };
@@ -316,9 +347,8 @@ std::string svg(const Results& results) {
       << R"(<rect width="100%" height="100%" fill="white"/>)"
       << "\n"
       << R"(<text x="10" y="20" font-size="15" font-weight="bold">)"
-      << "daemonkit and the reference tools: time as a multiple of the floor (log scale, "
-         "shorter is better)</text>\n"
-      << R"(<text x="10" y="38" fill="#555">)" << results.taken << "</text>\n";
+      << "Time as a multiple of the floor's (log scale; left of 1× is faster)</text>\n"
+      << R"(<text x="10" y="38" fill="#555">)" << xml_escaped(results.taken) << "</text>\n";
   for (double tick : {0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0}) {
     if (std::log10(tick) > high + 1e-9) break;
     double x = x_of(tick);
@@ -332,21 +362,26 @@ std::string svg(const Results& results) {
   }
   double y = 60;
   for (const auto& metric : metrics) {
-    out << print(R"(<text x="10" y="%.0f" font-weight="bold">%s</text>)", y + 12, metric.title)
+    out << print(R"(<text x="10" y="%.0f" font-weight="bold">%s</text>)", y + 12,
+                 metric.title.c_str())
         << "\n";
     y += 18;
     auto base = median(figures.front().*metric.samples);
     for (std::size_t i = 1; i < tools.size(); ++i) {
       out << print(R"(<text x="%.0f" y="%.0f" text-anchor="end">%s</text>)", left - 8, y + bar - 3,
-                   tools[i].name.c_str())
+                   xml_escaped(tools[i].name).c_str())
           << "\n";
       auto value = median(figures[i].*metric.samples);
       if (base && value) {
+        // Bars grow from 1×: to the right when slower than the floor, to
+        // the left when faster.
         double r = *value / *base;
-        out << print(R"(<rect x="%.0f" y="%.0f" width="%.1f" height="%.0f" fill="%s"/>)", left,
-                     y + 1, std::max(1.0, x_of(r) - left), bar - 2, colors[i % std::size(colors)])
+        double from = std::min(x_of(1.0), x_of(r));
+        double to = std::max(x_of(1.0), x_of(r));
+        out << print(R"(<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="%s"/>)", from,
+                     y + 1, std::max(1.0, to - from), bar - 2, colors[i % std::size(colors)])
             << "\n"
-            << print(R"(<text x="%.1f" y="%.0f">%.2f× (%s)</text>)", x_of(r) + 4, y + bar - 3, r,
+            << print(R"(<text x="%.1f" y="%.0f">%.2f× (%s)</text>)", to + 4, y + bar - 3, r,
                      duration(*value).c_str())
             << "\n";
       } else {

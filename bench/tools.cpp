@@ -134,7 +134,8 @@ std::vector<Tool> daemonizers(const Programs& programs, bool quiet_heartbeat) {
 
 std::vector<Tool> inits(const Programs& programs) {
   auto in_namespace = [](Argv init) {
-    Argv argv{"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "--"};
+    // --kill-child: when unshare dies, so does the namespace's init.
+    Argv argv{"/usr/bin/unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--"};
     argv.insert(argv.end(), init.begin(), init.end());
     return argv;
   };

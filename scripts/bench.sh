@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Takes every benchmark figure again (bench/, about 10 minutes) and writes
+# Takes every benchmark figure again (bench/, about 4 minutes) and writes
 # docs/bench.md, docs/bench.svg and the README's benchmark section. Needs
 # root (pid namespaces) and the reference tools:
 #   apt-get install -y daemonize daemon tini dumb-init
