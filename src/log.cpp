@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "sys/sys.hpp"
 
@@ -16,14 +17,15 @@ namespace daemonkit {
 namespace {
 
 // Writes `line` plus a newline with one write(2): appends stay whole.
-void write_line(int fd, std::string_view prefix, std::string_view line) {
+// False (errno set) when it could not be written.
+bool write_line(int fd, std::string_view prefix, std::string_view line) {
   if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   std::string buf;
   buf.reserve(prefix.size() + line.size() + 1);
   buf += prefix;
   buf += line;
   buf += '\n';
-  (void)sys::write_all(fd, buf.data(), buf.size());
+  return sys::write_all(fd, buf.data(), buf.size()) >= 0;
 }
 
 }  // namespace
@@ -72,7 +74,23 @@ Result<std::unique_ptr<FileSink>> FileSink::open(std::filesystem::path path) {
 }
 
 void FileSink::write(Level /*level*/, std::string_view line) {
-  write_line(fd_.get(), "", line);
+  // Lines that could not be written (a full disk) leave a trace in the
+  // place of the gap once writing works again.
+  if (lost_lines_ > 0) {
+    const std::string notice = std::to_string(lost_lines_) + " log line" +
+                               (lost_lines_ == 1 ? "" : "s") + " lost: write '" + path_.string() +
+                               "': " + std::strerror(lost_errno_);
+    if (!write_line(fd_.get(), "", notice)) {
+      ++lost_lines_;
+      lost_errno_ = errno;
+      return;
+    }
+    lost_lines_ = 0;
+  }
+  if (!write_line(fd_.get(), "", line)) {
+    ++lost_lines_;
+    lost_errno_ = errno;
+  }
 }
 
 Result<void> FileSink::reopen() {

@@ -16,6 +16,7 @@
 
 #include <charconv>
 #include <concepts>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -64,7 +65,9 @@ class SyslogSink final : public Sink {
 
 class FileSink final : public Sink {
  public:
-  // Opens (creating, mode 0644 less the umask) `path` for appending.
+  // Opens (creating, mode 0644 less the umask) `path` for appending. A line
+  // that cannot be written is counted, and the next write that works first
+  // says "N log lines lost: write 'PATH': CAUSE".
   static Result<std::unique_ptr<FileSink>> open(std::filesystem::path path);
   void write(Level level, std::string_view line) override;
   // Opens the path anew and switches to it; on failure keeps the old file.
@@ -75,6 +78,8 @@ class FileSink final : public Sink {
   FileSink(std::filesystem::path path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
   std::filesystem::path path_;
   UniqueFd fd_;
+  std::uint64_t lost_lines_ = 0;  // not written since the last line that was
+  int lost_errno_ = 0;
 };
 
 namespace detail {

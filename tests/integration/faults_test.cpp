@@ -286,6 +286,23 @@ TEST_F(Injected, OutputLostToAFullDiskIsToldInTheLog) {
   EXPECT_EQ(plain({daemonkit_path(), "stop", "--pidfile", pidfile}).exit_code, 0);
 }
 
+// The library's log file: lines lost to a full disk are counted, and the
+// first line written again is preceded by how many were lost and why.
+TEST_F(Injected, LogLinesLostToAFullDiskAreToldInTheLog) {
+  auto r = faulty("write:/hb.log=ENOSPC*2", hb_start());
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  ProcessGuard guard(pid_in(pidfile));
+  const std::string notice = "2 log lines lost: write '" + hb_log + "': No space left on device\n";
+  ASSERT_TRUE(eventually([&] {
+    std::string text = read_file(hb_log);
+    return text.rfind(notice, 0) == 0 &&
+           text.find("Daemon Alive!", notice.size()) != std::string::npos;
+  })) << read_file(hb_log);
+  EXPECT_EQ(read_file(hb_log).find("Daemon started"), std::string::npos)
+      << "the first line was lost, not written late";
+  EXPECT_EQ(plain({heartbeat_path(), "stop", "--pidfile", pidfile}).exit_code, 0);
+}
+
 // fork fails where the supervisor starts the payload (the third fork along
 // start -> first child -> supervisor), then where it restarts it (the
 // fourth): named in start's message, then in status.
