@@ -264,6 +264,9 @@ int App::main(int argc, char** argv) {
                                 "$XDG_RUNTIME_DIR)"),
                     "");
   }
+  // `status` without --log shows the log the running daemon writes, which
+  // its own command line names (see App::status); the default is a guess.
+  inv->log_given = !inv->log.empty();
   if (inv->log.empty() && inv->command != Invocation::Command::run) inv->log = default_log_;
   inv->pidfile = absolute_path(inv->pidfile);
   inv->log = absolute_path(inv->log);
@@ -386,6 +389,9 @@ int App::run_foreground(const Invocation& inv) {
 int App::stop(const Invocation& inv, bool quiet_if_not_running) {
   StopOptions options;
   options.timeout = inv.timeout;
+  // The daemon is the process itself, with no supervisor to sweep a group:
+  // SIGKILL follows as soon as the timeout has passed.
+  options.kill_grace = std::chrono::milliseconds(0);
   auto stopped = stop_daemon(inv.pidfile, options);
   if (!stopped) return report(stopped.error(), "stop");
   switch (stopped->outcome) {
@@ -404,6 +410,35 @@ int App::stop(const Invocation& inv, bool quiet_if_not_running) {
   return 0;
 }
 
+namespace {
+
+// The log a running daemon writes: the `--log` of its command line, found
+// among its open files (it may have been relative to a directory we do not
+// know); `fallback` when it has none or it cannot be found.
+std::filesystem::path log_of(pid_t pid, const ProcessInfo& info,
+                             const std::filesystem::path& fallback) {
+  std::string named;
+  for (size_t i = 0; i < info.command.size(); ++i) {
+    const std::string& arg = info.command[i];
+    if (arg == "--log" && i + 1 < info.command.size()) named = info.command[i + 1];
+    if (arg.rfind("--log=", 0) == 0) named = arg.substr(6);
+  }
+  if (named.empty()) return fallback;
+  const std::filesystem::path want = std::filesystem::path(named).lexically_normal();
+  std::error_code ec;
+  const std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+  for (const auto& fd : std::filesystem::directory_iterator(fds, ec)) {
+    std::error_code link_ec;
+    auto target = std::filesystem::read_symlink(fd.path(), link_ec);
+    if (link_ec || !target.is_absolute()) continue;
+    if (want.is_absolute() ? target == want : target.string().ends_with("/" + want.string()))
+      return target;
+  }
+  return want.is_absolute() ? want : fallback;
+}
+
+}  // namespace
+
 int App::status(const Invocation& inv) {
   auto st = query_status(inv.pidfile);
   if (!st) {
@@ -416,7 +451,9 @@ int App::status(const Invocation& inv) {
   const int rc = static_cast<int>(exit_code_for(st->state));
   const bool running = st->state == RunState::running;
   const auto info = running ? read_process_info(st->pid) : ProcessInfo{};
-  const auto tail = inv.log.empty() ? std::vector<std::string>{} : tail_lines(inv.log, 5);
+  Invocation shown = inv;
+  if (running && !inv.log_given) shown.log = log_of(st->pid, info, inv.log);
+  const auto tail = shown.log.empty() ? std::vector<std::string>{} : tail_lines(shown.log, 5);
   const char* names[] = {"running", "dead", "not running"};
   if (inv.json) {
     std::string j = std::string("{\"state\":") + json_string(names[static_cast<int>(st->state)]) +
@@ -428,8 +465,8 @@ int App::status(const Invocation& inv) {
       j += "],\"uptime_seconds\":" + std::to_string(info.uptime.count()) +
            ",\"rss_kib\":" + std::to_string(info.rss_kib);
     }
-    if (!inv.log.empty()) {
-      j += ",\"log\":" + json_string(inv.log.string()) + ",\"log_tail\":[";
+    if (!shown.log.empty()) {
+      j += ",\"log\":" + json_string(shown.log.string()) + ",\"log_tail\":[";
       for (size_t i = 0; i < tail.size(); ++i) j += (i ? "," : "") + json_string(tail[i]);
       j += "]";
     }
@@ -456,7 +493,7 @@ int App::status(const Invocation& inv) {
     print_line(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident");
   }
   if (!tail.empty()) {
-    print_line(stdout, "  log:     " + inv.log.string());
+    print_line(stdout, "  log:     " + shown.log.string());
     for (const auto& line : tail) print_line(stdout, "    " + line);
   }
   return rc;

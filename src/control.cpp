@@ -89,6 +89,9 @@ Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopO
       auto sent =
           daemon.send_queued(SIGTERM, encode_stop_request({options.signal, options.timeout}));
       if (!sent) return fail(std::move(sent).error());
+      // A stopped daemon (SIGSTOP, a debugger let go) must run to act on it.
+      if (auto resumed = daemon.send_signal(SIGCONT); !resumed)
+        return fail(std::move(resumed).error());
       auto gone = wait(options.timeout + options.kill_grace);
       if (!gone) return fail(std::move(gone).error());
       if (!*gone) {

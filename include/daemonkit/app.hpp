@@ -85,7 +85,8 @@ struct Invocation {
   enum class Command { start, stop, restart, status, reload, run, help, version };
   Command command = Command::help;
   std::filesystem::path pidfile;  // empty: not given
-  std::filesystem::path log;      // empty: not given
+  std::filesystem::path log;      // empty: not given (then the default)
+  bool log_given = false;         // --log was on the command line
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
   bool json = false;  // status --json
 };

@@ -90,8 +90,9 @@ struct StopResult {
 
 // Sends SIGTERM to the lock holder, queued with encode_stop_request(signal,
 // timeout) so that a supervisor passes `signal` on to its payload's process
-// group; waits until the holder has exited, escalating to SIGKILL after
-// timeout + kill_grace, and removes the pidfile if it was left behind.
+// group, then SIGCONT (a stopped holder must run to act); waits until the
+// holder has exited, escalating to SIGKILL after timeout + kill_grace, and
+// removes the pidfile if it was left behind.
 // A daemon that survives SIGKILL too is an error.
 Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopOptions& options);
 

@@ -259,6 +259,47 @@ TEST_F(Daemonkit, TwentyConcurrentStartsMakeOneDaemon) {
   EXPECT_EQ(payloads.size(), 1U);
 }
 
+// A second start while the first one's payload has not yet sent READY=1
+// returns only once it has (start promise 1), not at once.
+TEST_F(Daemonkit, SecondStartWaitsForTheFirstDaemonToBeReady) {
+  const std::vector<std::string> args = {"start",     "--pidfile",    pidfile,
+                                         "--notify",  "--",           payload_path("notifier"),
+                                         "sleep=800", "send=READY=1", "hang"};
+  CommandResult first;
+  std::thread starter([&] { first = dk(args); });
+  ASSERT_TRUE(eventually([&] { return lock_holder(pidfile) > 1; }));
+  guards.emplace_back(lock_holder(pidfile));
+  auto second = dk(args);
+  const bool ready_when_second_returned = std::filesystem::exists(pidfile + ".state");
+  starter.join();
+  EXPECT_EQ(first.exit_code, 0) << first.describe();
+  EXPECT_EQ(second.exit_code, 0) << second.describe();
+  EXPECT_TRUE(ready_when_second_returned) << "the second start returned before READY=1";
+  EXPECT_NE(second.out.find("already running (pid " + std::to_string(pid_in(pidfile)) + ")"),
+            std::string::npos)
+      << second.describe();
+  for (pid_t p : children_of(pid_in(pidfile))) guards.emplace_back(p);
+}
+
+// When that first daemon dies before it is ready, the second start does not
+// report it as running: it tries for itself (here failing the same way).
+TEST_F(Daemonkit, SecondStartDoesNotReportADaemonThatDiedBeforeReady) {
+  const std::vector<std::string> args = {"start",     "--pidfile", pidfile,
+                                         "--notify",  "--",        payload_path("notifier"),
+                                         "sleep=500", "exit=78"};
+  CommandResult first;
+  std::thread starter([&] { first = dk(args); });
+  ASSERT_TRUE(eventually([&] { return lock_holder(pidfile) > 1; }));
+  auto second = dk(args);
+  starter.join();
+  EXPECT_EQ(first.exit_code, 1) << first.describe();
+  EXPECT_EQ(second.exit_code, 1) << second.describe();
+  EXPECT_NE(second.err.find("exited with 78 before it was ready"), std::string::npos)
+      << second.describe();
+  EXPECT_EQ(dk({"status", "--pidfile", pidfile}).exit_code, 3);
+  EXPECT_TRUE(processes_mentioning(dir.path().string()).empty());
+}
+
 TEST_F(Daemonkit, StartOfARunningDaemonSucceedsAndStartsNothing) {
   auto s = start({}, sleeper());
   ASSERT_GT(s.payload, 1);

@@ -225,6 +225,20 @@ TEST_F(Heartbeat, StatusShowsCommandMemoryAndTheLogsLastLines) {
   EXPECT_EQ(hb({"start", "--pidfile", pidfile, "--json"}).exit_code, 2) << "status only";
 }
 
+// Without --log, status shows the log the running daemon writes (its own
+// --log), not the default path, whoever else writes there.
+TEST_F(Heartbeat, StatusWithoutLogShowsTheRunningDaemonsLog) {
+  pid_t pid = start_daemon();
+  ASSERT_GT(pid, 1);
+  ASSERT_TRUE(eventually([&] { return count_lines(read_file(log)) >= 2; }));
+  auto r = hb({"status", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.out.find("  log:     " + log + "\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("    Daemon Alive! "), std::string::npos) << r.out;
+  r = hb({"status", "--pidfile", pidfile, "--json"});
+  EXPECT_NE(r.out.find("\"log\":\"" + log + "\""), std::string::npos) << r.out;
+}
+
 TEST_F(Heartbeat, StatusReportsRunningThenNotRunningAfterStop) {
   EXPECT_EQ(hb({"status", "--pidfile", pidfile}).exit_code, 3);
   pid_t pid = start_daemon();
@@ -433,6 +447,24 @@ TEST_F(Heartbeat, StopEscalatesToSigkillForADaemonThatIgnoresSigterm) {
   EXPECT_NE(r.err.find("SIGKILL"), std::string::npos) << r.describe();
   EXPECT_TRUE(guards.back().exited());
   EXPECT_GE(took, std::chrono::milliseconds(300)) << "stop must wait --timeout before SIGKILL";
+  // The daemon is the process itself: no supervisor needs time to sweep a
+  // group, so SIGKILL follows the timeout (it used to come 2 s later).
+  EXPECT_LT(took, std::chrono::milliseconds(1800)) << "SIGKILL must follow --timeout";
+  EXPECT_FALSE(std::filesystem::exists(pidfile));
+}
+
+// A stopped daemon (SIGSTOP) is resumed by stop, so it ends by SIGTERM as
+// usual instead of waiting out the timeout in state T.
+TEST_F(Heartbeat, StopOfAStoppedDaemonResumesItAndEndsItBySigterm) {
+  pid_t pid = start_daemon();
+  ASSERT_GT(pid, 1);
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  ASSERT_TRUE(eventually([&] { return read_status(pid)["State"].rfind("T", 0) == 0; }));
+  auto r = hb({"stop", "--pidfile", pidfile, "--timeout", "5"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_EQ(r.err.find("SIGKILL"), std::string::npos)
+      << "it was resumed, not killed: " << r.describe();
+  EXPECT_TRUE(guards.back().exited());
   EXPECT_FALSE(std::filesystem::exists(pidfile));
 }
 

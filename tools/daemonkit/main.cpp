@@ -5,9 +5,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "daemonkit/control.hpp"
@@ -88,14 +91,93 @@ daemonkit::Result<dkcli::Plan> make_plan(Options o, bool foreground) {
   return plan;
 }
 
+// Prints only printable text from the state file (it is the daemon's).
+std::string printable(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
+std::map<std::string, std::string> read_state(const std::filesystem::path& pidfile) {
+  std::map<std::string, std::string> m;
+  const std::string text = daemonkit::read_head(dkcli::state_path(pidfile), size_t{64} << 10);
+  for (size_t start = 0; start < text.size() && m.size() < 32;) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + start, end - start);
+    auto eq = line.find('=');
+    if (eq != std::string_view::npos)
+      m[std::string(line.substr(0, eq))] = printable(std::string(line.substr(eq + 1, 512)));
+    start = end + 1;
+  }
+  return m;
+}
+
+// What a start finds when another daemon holds the pidfile.
+enum class Holder { ready, ended, still_starting };
+
+// A supervisor writes its state file once its payload is up (with --notify,
+// once READY=1 came), so "running" is not yet "up" while another start
+// waits for it. Waits for that daemon's outcome, up to `deadline`: ready,
+// or ended before it was (the lock is free again), or still starting. A
+// holder that is not a daemonkit supervisor counts as ready.
+Holder await_holder(const std::filesystem::path& pidfile, pid_t pid,
+                    std::chrono::steady_clock::time_point deadline) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const auto theirs = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+  if (ec || self != theirs) return Holder::ready;
+  auto handle = daemonkit::Pidfd::open(pid);
+  if (!handle) return Holder::ended;
+  for (;;) {
+    if (read_state(pidfile)["pid"] == std::to_string(pid)) return Holder::ready;
+    if (std::chrono::steady_clock::now() >= deadline) return Holder::still_starting;
+    // Wakes at once when the holder ends; looks at the state file again
+    // every 20 ms meanwhile (a rare wait: two starts at once).
+    auto ended = handle->wait_for_exit(std::chrono::milliseconds(20));
+    if (ended && *ended) return Holder::ended;
+  }
+}
+
+std::optional<int> start_once(const dkcli::Plan& plan_ref,
+                              const std::function<std::optional<int>(pid_t)>& outcome);
+
 int start(const Options& o) {
   auto plan = make_plan(o, false);
   if (!plan) return report(plan.error(), "start", Command::start);
-  if (auto st = daemonkit::query_status(plan->options.pidfile);
-      st && st->state == daemonkit::RunState::running) {
-    say(stdout, "daemonkit: already running (pid " + std::to_string(st->pid) + ")");
-    return 0;
+  const auto deadline =
+      std::chrono::steady_clock::now() + plan->options.ready_timeout + std::chrono::seconds(1);
+  // Another daemon holds the pidfile: success once it is up; a try of our
+  // own once it ends before that (nullopt).
+  auto outcome = [&](pid_t holder) -> std::optional<int> {
+    switch (await_holder(plan->options.pidfile, holder, deadline)) {
+      case Holder::ready:
+        say(stdout, "daemonkit: already running (pid " + std::to_string(holder) + ")");
+        return 0;
+      case Holder::still_starting:
+        say(stderr, "daemonkit: cannot start: pid " + std::to_string(holder) +
+                        " holds the pidfile but was not up within the readiness timeout");
+        return code(ExitCode::failure);
+      case Holder::ended:
+        break;
+    }
+    return std::nullopt;
+  };
+  for (;;) {
+    auto st = daemonkit::query_status(plan->options.pidfile);
+    if (st && st->state == daemonkit::RunState::running) {
+      if (auto exit_code = outcome(st->pid)) return *exit_code;
+      continue;
+    }
+    if (auto exit_code = start_once(*plan, outcome)) return *exit_code;
   }
+}
+
+// One try at detaching: the exit code, or nullopt when another start's
+// daemon took the pidfile first and ended before it was up.
+std::optional<int> start_once(const dkcli::Plan& plan_ref,
+                              const std::function<std::optional<int>(pid_t)>& outcome) {
+  const dkcli::Plan* plan = &plan_ref;
   daemonkit::DetachOptions d;
   d.pidfile = plan->options.pidfile;
   d.keep_signals_blocked = true;
@@ -114,11 +196,10 @@ int start(const Options& o) {
     return dkcli::supervise(*plan, **hub, &daemon, daemon.pidfile());
   });
   if (!started) return report(started.error(), "start", Command::start);
-  if (started->how == daemonkit::Started::How::already_running)
-    say(stdout, "daemonkit: already running (" +
-                    (started->pid > 0 ? "pid " + std::to_string(started->pid)
-                                      : std::string("the pidfile is locked by another process")) +
-                    ")");
+  if (started->how == daemonkit::Started::How::already_running) {
+    if (started->pid > 0) return outcome(started->pid);
+    say(stdout, "daemonkit: already running (the pidfile is locked by another process)");
+  }
   return 0;
 }
 
@@ -206,28 +287,6 @@ int reload(const Options& o) {
   }
   say(stderr, "daemonkit: reload failed: " + r->why);
   return code(ExitCode::failure);
-}
-
-// Prints only printable text from the state file (it is the daemon's).
-std::string printable(std::string s) {
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return s;
-}
-
-std::map<std::string, std::string> read_state(const std::filesystem::path& pidfile) {
-  std::map<std::string, std::string> m;
-  const std::string text = daemonkit::read_head(dkcli::state_path(pidfile), size_t{64} << 10);
-  for (size_t start = 0; start < text.size() && m.size() < 32;) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    auto eq = line.find('=');
-    if (eq != std::string_view::npos)
-      m[std::string(line.substr(0, eq))] = printable(std::string(line.substr(eq + 1, 512)));
-    start = end + 1;
-  }
-  return m;
 }
 
 std::string human_duration(std::chrono::seconds d) {
