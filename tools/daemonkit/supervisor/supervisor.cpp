@@ -412,9 +412,13 @@ void Supervisor::drain_notify() {
       watchdog_at_ = Clock::now() + *opt_.watchdog;
     if (!reloads_.empty() && m.reloading) reloading_ = true;
     if (!reloads_.empty() && reloading_ && m.ready) answer_reloads("ok");
+    // The first READY=1 is told to the outer manager by report_ready()
+    // (with MAINPID); later ones (after a reload) are forwarded below.
+    bool first_ready = false;
     if (m.ready) {
       if (!ready_) {
         report_ready();
+        first_ready = true;
       } else if (opt_.watchdog && !watchdog_fired_) {
         watchdog_at_ = Clock::now() + *opt_.watchdog;
       }
@@ -424,7 +428,7 @@ void Supervisor::drain_notify() {
       if (m.reloading) fwd += "RELOADING=1\n";
       if (m.stopping) fwd += "STOPPING=1\n";
       if (m.status) fwd += "STATUS=" + *m.status + "\n";
-      if (m.ready && ready_) fwd += "READY=1\n";
+      if (m.ready && ready_ && !first_ready) fwd += "READY=1\n";
       if (!fwd.empty()) (void)daemonkit::notify_to(plan_.outer_notify, fwd);
     }
   }
