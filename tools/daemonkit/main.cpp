@@ -139,7 +139,7 @@ Holder await_holder(const std::filesystem::path& pidfile, pid_t pid,
   }
 }
 
-std::optional<int> start_once(const dkcli::Plan& plan_ref,
+std::optional<int> start_once(const dkcli::Plan& plan,
                               const std::function<std::optional<int>(pid_t)>& outcome);
 
 int start(const Options& o) {
@@ -175,15 +175,14 @@ int start(const Options& o) {
 
 // One try at detaching: the exit code, or nullopt when another start's
 // daemon took the pidfile first and ended before it was up.
-std::optional<int> start_once(const dkcli::Plan& plan_ref,
+std::optional<int> start_once(const dkcli::Plan& plan,
                               const std::function<std::optional<int>(pid_t)>& outcome) {
-  const dkcli::Plan* plan = &plan_ref;
   daemonkit::DetachOptions d;
-  d.pidfile = plan->options.pidfile;
+  d.pidfile = plan.options.pidfile;
   d.keep_signals_blocked = true;
   // The supervisor enforces --ready-timeout itself and cleans up; this is
   // only a backstop in case it cannot.
-  d.ready_timeout = plan->options.ready_timeout + std::chrono::seconds(10);
+  d.ready_timeout = plan.options.ready_timeout + std::chrono::seconds(10);
   auto started = daemonkit::detach(d, [&](daemonkit::Daemon& daemon) {
     auto hub = daemonkit::SignalHub::install({SIGQUIT, SIGUSR1, SIGUSR2,
                                               daemonkit::reload_request_signal(),
@@ -193,7 +192,7 @@ std::optional<int> start_once(const dkcli::Plan& plan_ref,
       return 1;
     }
     daemonkit::unblock_all_signals();
-    return dkcli::supervise(*plan, **hub, &daemon, daemon.pidfile());
+    return dkcli::supervise(plan, **hub, &daemon, daemon.pidfile());
   });
   if (!started) return report(started.error(), "start", Command::start);
   if (started->how == daemonkit::Started::How::already_running) {
