@@ -229,16 +229,6 @@ Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool co
   }
 }
 
-std::string read_head(const std::filesystem::path& path, size_t limit) {
-  std::string text;
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  char buf[4096];
-  for (ssize_t n; fd && text.size() < limit && (n = ::read(fd.get(), buf, sizeof buf)) > 0;)
-    text.append(buf, static_cast<size_t>(n));
-  if (text.size() > limit) text.resize(limit);
-  return text;
-}
-
 ProcessInfo read_process_info(pid_t pid) {
   ProcessInfo info;
   const std::string dir = "/proc/" + std::to_string(pid);

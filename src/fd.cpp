@@ -20,6 +20,16 @@ void UniqueFd::reset(int fd) noexcept {
   fd_ = fd;
 }
 
+std::string read_head(const std::filesystem::path& path, size_t limit) {
+  std::string text;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  char buf[4096];
+  for (ssize_t n; fd && text.size() < limit && (n = ::read(fd.get(), buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<size_t>(n));
+  if (text.size() > limit) text.resize(limit);
+  return text;
+}
+
 std::optional<ProcStat> read_proc_stat(pid_t pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));

@@ -124,10 +124,6 @@ struct ProcessInfo {
 };
 ProcessInfo read_process_info(pid_t pid);
 
-// Up to `limit` bytes from the start of the file at `path`; "" when it
-// cannot be read (for small files such as /proc entries and state files).
-std::string read_head(const std::filesystem::path& path, size_t limit);
-
 // The last `count` lines of the file at `path` (reads at most its last 64 KiB).
 std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t count);
 

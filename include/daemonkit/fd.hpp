@@ -10,7 +10,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "daemonkit/result.hpp"
@@ -51,6 +53,10 @@ struct ProcStat {
   unsigned long long start_ticks = 0;  // field 22: start time after boot, clock ticks
 };
 std::optional<ProcStat> read_proc_stat(pid_t pid);
+
+// Up to `limit` bytes from the start of the file at `path`; "" when it
+// cannot be read (for small files such as /proc entries and state files).
+std::string read_head(const std::filesystem::path& path, size_t limit);
 
 // A process handle (pidfd). Operations report ESRCH-style outcomes as values.
 //

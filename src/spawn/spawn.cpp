@@ -254,12 +254,7 @@ std::vector<pid_t> child_processes(pid_t pid) {
   std::error_code ec;
   for (const auto& task :
        std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    UniqueFd fd(::open((task.path() / "children").c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) continue;
-    std::string text;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;)
-      text.append(buf, static_cast<size_t>(n));
+    const std::string text = read_head(task.path() / "children", size_t{1} << 20);
     const char* p = text.c_str();
     for (;;) {
       char* end = nullptr;
