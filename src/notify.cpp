@@ -13,6 +13,12 @@
 
 namespace daemonkit {
 
+namespace {
+// From Linux 6.5's <asm-generic/socket.h>, which Debian 12's headers predate.
+constexpr int kSoPassPidfd = 76;
+constexpr int kScmPidfd = 0x04;
+}  // namespace
+
 Result<void> notify_to(std::string_view address, std::string_view state) {
   const std::string addr(address);
   struct sockaddr_un sa {};
@@ -83,6 +89,12 @@ Result<NotifyListener> NotifyListener::open_at(const std::string& address) {
   int on = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
     return fail(Error::from_errno(errno, "setsockopt SO_PASSCRED", address));
+#ifndef DAEMONKIT_SIMULATE_NO_PIDFD
+  // And a pidfd of the sender with each datagram, where the kernel can
+  // (6.5 and later); before, this fails with ENOPROTOOPT and the pid alone
+  // names the sender.
+  (void)::setsockopt(fd.get(), SOL_SOCKET, kSoPassPidfd, &on, sizeof on);
+#endif
   return NotifyListener(std::move(fd), address);
 }
 
@@ -90,7 +102,7 @@ Result<std::optional<NotifyListener::Datagram>> NotifyListener::receive() {
   char buf[4096];
   union {
     struct cmsghdr align;
-    char bytes[CMSG_SPACE(sizeof(struct ucred))];
+    char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
   } control{};
   struct iovec iov {
     buf, sizeof buf - 1
@@ -106,12 +118,19 @@ Result<std::optional<NotifyListener::Datagram>> NotifyListener::receive() {
     return fail(Error::from_errno(errno, "receive from", address_));
   }
   Datagram d;
+  UniqueFd pidfd;
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
         c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
       struct ucred cred {};
       std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
       d.sender = cred.pid;
+      d.uid = cred.uid;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == kScmPidfd &&
+               c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      pidfd.reset(fd);
     } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
       // Descriptors sent along (FDSTORE) are not kept: close them.
       size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -122,6 +141,7 @@ Result<std::optional<NotifyListener::Datagram>> NotifyListener::receive() {
       }
     }
   }
+  if (pidfd && d.sender > 0) d.handle.emplace(Pidfd::adopt(std::move(pidfd), d.sender));
   d.text.assign(buf, static_cast<size_t>(n));
   return std::optional<Datagram>(std::move(d));
 }

@@ -47,7 +47,12 @@ class NotifyListener {
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
   struct Datagram {
-    pid_t sender = 0;
+    pid_t sender = 0;                    // the sending process (SCM_CREDENTIALS)
+    uid_t uid = static_cast<uid_t>(-1);  // its real user id, as the kernel saw it
+    // A pidfd of exactly that process (SCM_PIDFD, Linux 6.5 and later):
+    // unlike `sender`, it cannot come to mean another process once the
+    // sender exits and its pid is reused. Empty on older kernels.
+    std::optional<Pidfd> handle;
     std::string text;
   };
   // One pending datagram, or nullopt when none is waiting.

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -361,8 +363,100 @@ TEST_F(Daemonkit, NotifyStartWaitsForReadyAndHidesTheOuterSocket) {
 }
 
 TEST_F(Daemonkit, NotifyAcceptsReadinessFromAProcessThePayloadStarted) {
-  auto s = start({"--notify"}, {payload_path("notifier"), "child-send=READY=1", "hang"});
+  std::string out = dir / "out.log";
+  auto s = start({"--notify", "--ready-timeout", "10", "--stdout", out},
+                 {payload_path("notifier"), "child-send=READY=1", "hang"});
+  EXPECT_EQ(s.result.exit_code, 0) << s.result.describe() << "--- log:\n" << read_file(out);
+}
+
+// Sends `text` to the abstract socket `address` ("@name") from a child that
+// takes `uid` first, and returns the child's pid. With `stay`, the child
+// then waits to be killed; else it exits at once. Async-signal-safe after
+// the fork: the test has a thread running.
+pid_t send_from_child(const std::string& address, const std::string& text, uid_t uid, bool stay) {
+  struct sockaddr_un sa {};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, address.data(), std::min(address.size(), sizeof sa.sun_path - 1));
+  sa.sun_path[0] = '\0';
+  auto len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + address.size());
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  if (::setgid(uid) != 0 || ::setuid(uid) != 0) _exit(71);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::sendto(fd, text.data(), text.size(), 0,
+                         reinterpret_cast<const struct sockaddr*>(&sa), len) < 0)
+    _exit(72);
+  if (stay)
+    for (;;) ::pause();
+  _exit(0);
+}
+
+TEST_F(Daemonkit, NotificationsFromOutsideThePayloadAreIgnored) {
+  // The socket's name is no secret: /proc/net/unix shows it to every user.
+  // A running process outside the payload's tree is refused by its
+  // lineage; one that has already exited cannot be traced, and counts only
+  // when it ran as root or as the payload's user.
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to send as another user";
+  std::string out = dir / "out.log";
+  std::string go = dir / "go";
+  auto started = std::async(std::launch::async, [&] {
+    return start({"--notify", "--ready-timeout", "20", "--stdout", out},
+                 {"/bin/sh", "-c",
+                  "while [ ! -e " + go + " ]; do sleep 0.05; done; exec " +
+                      payload_path("notifier") + " send=READY=1 hang"});
+  });
+  struct Go {
+    std::string path;
+    ~Go() { write_file(path, ""); }  // lets the start end, whatever happens
+  } let_go{go};
+  pid_t supervisor = 0;
+  pid_t payload = 0;
+  ASSERT_TRUE(eventually([&] {
+    supervisor = lock_holder(pidfile);
+    auto kids = supervisor > 0 ? children_of(supervisor) : std::vector<pid_t>{};
+    if (kids.empty()) return false;
+    payload = kids[0];
+    return true;
+  }));
+  std::string address;
+  std::istringstream environ(read_file("/proc/" + std::to_string(payload) + "/environ"));
+  for (std::string v; std::getline(environ, v, '\0');)
+    if (v.rfind("NOTIFY_SOCKET=", 0) == 0) address = v.substr(14);
+  ASSERT_EQ(address.rfind("@daemonkit-notify/", 0), 0u) << address;
+
+  // The supervisor is stopped while they send, so that the second sender is
+  // gone, reaped, when it reads the datagram.
+  struct Continue {
+    pid_t pid;
+    ~Continue() { ::kill(pid, SIGCONT); }  // on any way out
+  } resume{supervisor};
+  ASSERT_EQ(::kill(supervisor, SIGSTOP), 0);
+  ASSERT_TRUE(eventually([&] {
+    auto st = read_stat(supervisor);
+    return st && st->state == 'T';
+  }));
+  ProcessGuard stranger(send_from_child(address, "STATUS=stranger\nREADY=1", 0, true));
+  pid_t other_user = send_from_child(address, "STATUS=forged\nREADY=1", 65534, false);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(other_user, &wstatus, 0), other_user);
+  ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << wstatus;
+  ASSERT_EQ(::kill(supervisor, SIGCONT), 0);
+  // Datagrams are read in order: both are judged before the payload's own.
+  write_file(go, "");
+  auto s = started.get();
   EXPECT_EQ(s.result.exit_code, 0) << s.result.describe();
+  auto st = status();
+  EXPECT_EQ(st.out.find("stranger"), std::string::npos) << st.describe();
+  EXPECT_EQ(st.out.find("forged"), std::string::npos) << st.describe();
+  const std::string log = read_file(out);
+  EXPECT_NE(
+      log.find("ignored a notification from pid " + std::to_string(stranger.pid()) + " (uid 0)"),
+      std::string::npos)
+      << log;
+  EXPECT_NE(
+      log.find("ignored a notification from pid " + std::to_string(other_user) + " (uid 65534)"),
+      std::string::npos)
+      << log;
 }
 
 TEST_F(Daemonkit, PayloadDyingBeforeReadyFailsTheStartAtOnceNamingItsStatus) {
@@ -671,14 +765,16 @@ TEST_F(Daemonkit, RunUsesTheContractsDefaultsForDirectoryUmaskAndStderr) {
 TEST_F(Daemonkit, ReadinessFromADescendantThatLeftTheSessionIsAccepted) {
   auto s = start({"--notify", "--ready-timeout", "10"},
                  {"/bin/sh", "-c",
-                  "(setsid " + payload_path("notifier") + " sleep=100 send=READY=1 hang &); " +
-                      "exec sleep 1000"});
+                  "(setsid " + payload_path("notifier") + " sleep=100 send=READY=1 mark=" +
+                      dir.path().string() + " hang &); exec sleep 1000"});
   EXPECT_EQ(s.result.exit_code, 0) << s.result.describe();
   auto r = dk({"stop", "--pidfile", pidfile});
   EXPECT_EQ(r.exit_code, 0) << r.describe();
   // The setsid'd notifier came back to the supervisor; it must be gone too.
+  // (Found by this test's directory on its command line: other tests run
+  // notifiers of their own at the same time.)
   EXPECT_TRUE(eventually([&] {
-    for (pid_t p : processes_mentioning("send=READY=1"))
+    for (pid_t p : processes_mentioning("mark=" + dir.path().string()))
       if (alive(p)) return false;
     return true;
   }));

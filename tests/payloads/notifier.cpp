@@ -9,6 +9,7 @@
 //   confirm-reload   on SIGHUP: RELOADING=1, then READY=1 (forever)
 //   ignore-hup       ignore SIGHUP from now on
 //   hang             sleep forever
+//   mark=TEXT        nothing: a tag for tests to find this process by
 // Prints what it sees of its environment on stdout first.
 #include <signal.h>
 #include <sys/wait.h>
@@ -57,6 +58,10 @@ int main(int argc, char** argv) {
       send(unescape(value));
     } else if (key == "child-send") {
       pid_t pid = ::fork();
+      if (pid < 0) {
+        std::perror("notifier: fork");
+        return 70;
+      }
       if (pid == 0) {
         send(unescape(value));
         _exit(0);

@@ -128,7 +128,13 @@ class Supervisor {
   void say(Level level, const std::string& text);
   void write_state();
   void store_state(const std::string& text);
-  bool from_payload(pid_t sender) const;
+  enum class Lineage { payload, stranger, gone };
+  // Where `sender` comes from: the payload's tree, elsewhere, or nowhere
+  // any more (no such process).
+  Lineage lineage(pid_t sender) const;
+  bool from_payload(const daemonkit::NotifyListener::Datagram& d) const;
+  void note_ignored(const daemonkit::NotifyListener::Datagram& d);
+  int ignored_notifications_ = 0;
 
   const Plan& plan_;
   const Options& opt_;
@@ -377,24 +383,47 @@ void Supervisor::finish(const std::string& reason, bool clean) {
   pidfile_.reset();  // releases the lock, keeps the file
 }
 
-bool Supervisor::from_payload(pid_t sender) const {
-  // "The payload and any process it started": its group (orphans included)
-  // or a descendant. The socket's name is a random secret that only the
-  // payload's environment carries; a sender that has already exited cannot
-  // be checked (a child that sent READY=1 and quit) and is accepted on that
-  // ground. A live sender that is clearly someone else is not.
-  if (!payload_ || sender <= 0) return false;
-  if (sender == payload_->pid) return true;
+Supervisor::Lineage Supervisor::lineage(pid_t sender) const {
   pid_t p = sender;
   for (int depth = 0; depth < 64 && p > 1; ++depth) {
     // An orphan comes back to us (the subreaper): we start nothing else.
-    if (p == payload_->pid || (depth > 0 && p == ::getpid())) return true;
+    if (p == payload_->pid || (depth > 0 && p == ::getpid())) return Lineage::payload;
     auto st = daemonkit::read_proc_stat(p);
-    if (!st) return depth == 0;  // the sender is gone
-    if (st->pgrp == payload_->pid) return true;
+    if (!st) return depth == 0 ? Lineage::gone : Lineage::stranger;
+    if (st->pgrp == payload_->pid) return Lineage::payload;
     p = st->ppid;
   }
-  return false;
+  return Lineage::stranger;
+}
+
+bool Supervisor::from_payload(const daemonkit::NotifyListener::Datagram& d) const {
+  // "The payload and any process it started": its group (orphans included)
+  // or a descendant.
+  if (!payload_ || d.sender <= 0) return false;
+  if (d.sender == payload_->pid) return true;
+  Lineage l = lineage(d.sender);
+  if (l == Lineage::payload) return true;
+  // With a pidfd of the sender, a stranger that is still running is one:
+  // the pid we looked at was its own.
+  if (l == Lineage::stranger && (!d.handle || !d.handle->has_exited())) return false;
+  // Gone (a child that sent READY=1 and quit), or exited while we looked,
+  // so that its pid may already be another's: where it came from cannot be
+  // told. The socket's name is no secret (/proc/net/unix shows it to every
+  // user), so it is accepted only from root or the payload's own user, who
+  // could as well signal or trace the payload.
+  const uid_t payload_uid = plan_.credentials ? plan_.credentials->uid : ::geteuid();
+  return d.uid == 0 || d.uid == payload_uid;
+}
+
+void Supervisor::note_ignored(const daemonkit::NotifyListener::Datagram& d) {
+  // Said in the log, but not without end: anyone may write to the socket.
+  constexpr int kLogged = 5;
+  if (++ignored_notifications_ > kLogged) return;
+  std::string line = "ignored a notification from pid " + std::to_string(d.sender) + " (uid " +
+                     std::to_string(d.uid) + "): not " + opt_.program[0] +
+                     " or a process it started";
+  if (ignored_notifications_ == kLogged) line += "; further ones are ignored silently";
+  say(Level::warning, line);
 }
 
 void Supervisor::drain_notify() {
@@ -402,7 +431,10 @@ void Supervisor::drain_notify() {
   for (;;) {
     auto d = notify_->receive();
     if (!d || !*d) return;
-    if (!from_payload((*d)->sender)) continue;
+    if (!from_payload(**d)) {
+      note_ignored(**d);
+      continue;
+    }
     auto m = daemonkit::parse_notify((*d)->text);
     if (m.status) {
       last_status_ = *m.status;
