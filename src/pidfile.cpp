@@ -74,7 +74,8 @@ Result<PidfileInfo> inspect_once(const std::filesystem::path& path) {
   }));
   if (!fd) {
     if (errno == ENOENT) return info;
-    if (errno == ELOOP)
+    struct stat link {};
+    if (errno == ELOOP && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode))
       return fail(Error::because("open", path, "is a symbolic link, refusing to follow it"));
     return fail(Error::from_errno(errno, "open", path));
   }

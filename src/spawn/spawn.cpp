@@ -76,6 +76,31 @@ Result<UniqueFd> above_stdio(int fd) {
   return UniqueFd(copy);
 }
 
+// A script whose "#!" interpreter is missing fails to execute with ENOENT,
+// as if the script itself were: name the interpreter instead. `file` is the
+// script as the caller sees it; the interpreter is looked up inside `root`.
+Result<void> check_interpreter(const std::string& program, const std::filesystem::path& file,
+                               const std::filesystem::path& root) {
+  const std::string head = read_head(file, 256);
+  if (head.rfind("#!", 0) != 0) return {};
+  size_t begin = head.find_first_not_of(" \t", 2);
+  if (begin == std::string::npos) return {};
+  size_t end = head.find_first_of(" \t\n", begin);
+  if (end == std::string::npos) {
+    if (head.size() >= 256) return {};  // a line longer than we read: the kernel decides
+    end = head.size();
+  }
+  const std::filesystem::path interpreter = head.substr(begin, end - begin);
+  if (!interpreter.is_absolute()) return {};
+  const std::filesystem::path inside =
+      root.empty() ? interpreter : root / interpreter.relative_path();
+  if (::access(inside.c_str(), X_OK) == 0) return {};
+  std::string why = "its interpreter '" + interpreter.string() + "': " + std::strerror(errno);
+  if (interpreter.string().back() == '\r')  // a script saved with DOS line endings
+    why = "its \"#!\" line ends in a carriage return (DOS line endings)";
+  return fail(Error::because("execute", program, why, ErrorKind::not_installed));
+}
+
 bool is_executable_file(const std::filesystem::path& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
@@ -89,6 +114,13 @@ Result<std::filesystem::path> find_program(const std::string& program, std::stri
     return fail(Error::because("execute", program, why, ErrorKind::not_installed));
   };
   if (program.empty()) return not_installed("empty program name");
+  if (!root.empty()) {
+    // The new root is the first thing to exist, or nothing inside it can.
+    struct stat st {};
+    if (::stat(root.c_str(), &st) < 0)
+      return fail(Error::from_errno(errno, "change root to", root));
+    if (!S_ISDIR(st.st_mode)) return fail(Error::from_errno(ENOTDIR, "change root to", root));
+  }
   auto inside = [&](const std::filesystem::path& p) {
     return root.empty() ? p : root / p.relative_path();
   };
@@ -104,6 +136,7 @@ Result<std::filesystem::path> find_program(const std::string& program, std::stri
     if (::stat(inside(p).c_str(), &st) < 0) return not_installed(std::strerror(errno));
     if (!S_ISREG(st.st_mode)) return not_installed("not a regular file");
     if (::access(inside(p).c_str(), X_OK) < 0) return not_installed(std::strerror(errno));
+    if (auto r = check_interpreter(program, inside(p), root); !r) return fail(std::move(r).error());
     return p;
   }
   size_t start = 0;
@@ -115,6 +148,8 @@ Result<std::filesystem::path> find_program(const std::string& program, std::stri
         std::filesystem::path(dir.empty() ? "." : std::string(dir)) / program;
     if (candidate.is_absolute() || root.empty()) {
       if (is_executable_file(inside(candidate))) {
+        if (auto r = check_interpreter(program, inside(candidate), root); !r)
+          return fail(std::move(r).error());
         std::error_code ec;
         return candidate.is_absolute() ? candidate : std::filesystem::absolute(candidate, ec);
       }

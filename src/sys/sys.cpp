@@ -253,6 +253,11 @@ PidfileLock acquire_pidfile(const char* path) noexcept {
     if (fd < 0) {
       r.err = errno;
       r.what = "open";
+      // O_NOFOLLOW's ELOOP: say what it means (a loop in the directories
+      // above gives ELOOP too, and keeps its own text).
+      struct stat link {};
+      if (r.err == ELOOP && ::lstat(path, &link) == 0 && S_ISLNK(link.st_mode))
+        r.detail = "is a symbolic link, refusing to follow it";
       return r;
     }
     // Never hold the lock on 0-2: redirecting a standard stream would close

@@ -47,6 +47,8 @@ TEST(RespawnPolicy, GivesUpAfterMaxRestartsOfQuickRuns) {
   for (int i = 0; i < 3; ++i) {
     auto d = p.on_exit(exited(1), t, t + 1s);
     EXPECT_TRUE(d.restart) << i;
+    EXPECT_EQ(p.restarts(), static_cast<unsigned>(i)) << "not before it happened";
+    p.restarted();
     t += 2s;
   }
   auto d = p.on_exit(exited(1), t, t + 1s);

@@ -23,7 +23,6 @@ RespawnPolicy::Decision RespawnPolicy::on_exit(int wait_status, Clock::time_poin
     streak_start_.reset();
     d.restart = true;
     d.delay = delay_;
-    ++total_restarts_;
     return d;
   }
   if (!streak_start_) streak_start_ = started;
@@ -37,7 +36,6 @@ RespawnPolicy::Decision RespawnPolicy::on_exit(int wait_status, Clock::time_poin
   d.delay = delay_;
   delay_ = std::min(delay_ * 2, std::chrono::milliseconds(kMaxDelay));
   ++quick_in_a_row_;
-  ++total_restarts_;
   return d;
 }
 

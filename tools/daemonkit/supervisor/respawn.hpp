@@ -33,6 +33,9 @@ class RespawnPolicy {
   // A run that began at `started` ended at `ended` with `wait_status`.
   Decision on_exit(int wait_status, Clock::time_point started, Clock::time_point ended);
 
+  // The payload was started again (as on_exit decided); restarts() counts
+  // those that happened, not one still waiting for its delay.
+  void restarted() noexcept { ++total_restarts_; }
   [[nodiscard]] unsigned restarts() const noexcept { return total_restarts_; }
 
  private:

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -191,6 +192,10 @@ Result<void> Supervisor::set_up() {
   if (opt_.stdin_path) {
     auto fd = open_fd(*opt_.stdin_path, O_RDONLY, "open standard input");
     if (!fd) return daemonkit::fail(std::move(fd).error());
+    // A directory opens for reading too, but no read of it would work.
+    struct stat st {};
+    if (::fstat(fd->get(), &st) == 0 && S_ISDIR(st.st_mode))
+      return daemonkit::fail(Error::from_errno(EISDIR, "open standard input", *opt_.stdin_path));
     stdin_fd_ = std::move(*fd);
   } else if (!plan_.foreground) {
     auto fd = open_fd("/dev/null", O_RDONLY, "open");
@@ -607,7 +612,7 @@ void Supervisor::on_payload_exit() {
     if (d.restart) {
       say(Level::warning, opt_.program[0] + " " + how + "; restarting in " +
                               std::to_string(d.delay.count()) + " ms (restart " +
-                              std::to_string(policy_.restarts()) + ")");
+                              std::to_string(policy_.restarts() + 1) + ")");
       respawn_at_ = Clock::now() + d.delay;
       write_state();
       return;
@@ -672,6 +677,7 @@ void Supervisor::handle_signals_and_io() {
       finish("cannot restart: " + r.error().message(), false);
       return;
     }
+    policy_.restarted();
     write_state();
   }
 }
