@@ -409,19 +409,19 @@ TEST_F(Daemonkit, NotificationsFromOutsideThePayloadAreIgnored) {
     std::string path;
     ~Go() { write_file(path, ""); }  // lets the start end, whatever happens
   } let_go{go};
+  // The payload's address, once it has executed (before that, a plain
+  // fork's child has the supervisor's environment).
   pid_t supervisor = 0;
-  pid_t payload = 0;
+  std::string address;
   ASSERT_TRUE(eventually([&] {
     supervisor = lock_holder(pidfile);
     auto kids = supervisor > 0 ? children_of(supervisor) : std::vector<pid_t>{};
     if (kids.empty()) return false;
-    payload = kids[0];
-    return true;
+    std::istringstream environ(read_file("/proc/" + std::to_string(kids[0]) + "/environ"));
+    for (std::string v; std::getline(environ, v, '\0');)
+      if (v.rfind("NOTIFY_SOCKET=", 0) == 0) address = v.substr(14);
+    return !address.empty();
   }));
-  std::string address;
-  std::istringstream environ(read_file("/proc/" + std::to_string(payload) + "/environ"));
-  for (std::string v; std::getline(environ, v, '\0');)
-    if (v.rfind("NOTIFY_SOCKET=", 0) == 0) address = v.substr(14);
   ASSERT_EQ(address.rfind("@daemonkit-notify/", 0), 0u) << address;
 
   // The supervisor is stopped while they send, so that the second sender is
