@@ -73,11 +73,11 @@ Result<PidfileInfo> inspect_once(const std::filesystem::path& path) {
     return sys::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   }));
   if (!fd) {
-    if (errno == ENOENT) return info;
-    struct stat link {};
-    if (errno == ELOOP && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode))
-      return fail(Error::because("open", path, "is a symbolic link, refusing to follow it"));
-    return fail(Error::from_errno(errno, "open", path));
+    const int e = errno;
+    if (e == ENOENT) return info;
+    if (const char* why = e == ELOOP ? sys::refused_symlink(path.c_str()) : nullptr)
+      return fail(Error::because("open", path, why));
+    return fail(Error::from_errno(e, "open", path));
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) < 0) return fail(Error::from_errno(errno, "stat", path));

@@ -230,6 +230,13 @@ void give_up(const char* path, int fd, bool created, const struct stat* st) noex
 
 }  // namespace
 
+const char* refused_symlink(const char* path) noexcept {
+  struct stat st {};
+  if (::lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+    return "is a symbolic link, refusing to follow it";
+  return nullptr;
+}
+
 PidfileLock acquire_pidfile(const char* path) noexcept {
   // A daemon that is exiting unlinks its pidfile while it still holds the
   // lock; if we opened the old inode just before that, our lock would guard a
@@ -253,11 +260,7 @@ PidfileLock acquire_pidfile(const char* path) noexcept {
     if (fd < 0) {
       r.err = errno;
       r.what = "open";
-      // O_NOFOLLOW's ELOOP: say what it means (a loop in the directories
-      // above gives ELOOP too, and keeps its own text).
-      struct stat link {};
-      if (r.err == ELOOP && ::lstat(path, &link) == 0 && S_ISLNK(link.st_mode))
-        r.detail = "is a symbolic link, refusing to follow it";
+      if (r.err == ELOOP) r.detail = refused_symlink(path);
       return r;
     }
     // Never hold the lock on 0-2: redirecting a standard stream would close

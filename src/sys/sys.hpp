@@ -76,6 +76,11 @@ struct PidfileLock {
   const char* detail = nullptr;  // set when the cause is not errno's text
 };
 
+// Why an O_NOFOLLOW open of a pidfile failed with ELOOP: `path` itself is a
+// symbolic link (then this text, else nullptr: a loop in the directories
+// above it, which errno's own text describes).
+const char* refused_symlink(const char* path) noexcept;
+
 // Opens (creating it 0644 if needed) the pidfile at absolute `path` with
 // O_NOFOLLOW|O_CLOEXEC on a descriptor >= 3, requires a regular file with one
 // link, takes a POSIX write lock without waiting, and makes sure `path` still
