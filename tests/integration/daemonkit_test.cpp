@@ -111,9 +111,13 @@ TEST_F(Daemonkit, PayloadIsDetachedLeadsItsGroupAndInheritsNothing) {
   EXPECT_EQ(status["SigIgn"], "0000000000000000");
   EXPECT_EQ(status["Umask"], "0022");
   EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(s.payload) + "/cwd"), "/");
-  // The payload's own start-up (sleep reading its locale) may open files
-  // for a moment; an inherited descriptor would stay.
-  EXPECT_TRUE(eventually([&] { return fd_targets(s.payload).size() == 3; }, 2s));
+  // The payload's own start-up (the loader, sleep reading its locale) opens
+  // files for a moment: look once sleep(1) is asleep, with one listing (a
+  // second one could catch such a moment); an inherited descriptor stays.
+  const std::string wchan = "/proc/" + std::to_string(s.payload) + "/wchan";
+  EXPECT_TRUE(
+      eventually([&] { return read_file(wchan).find("nanosleep") != std::string::npos; }, 3s))
+      << "wchan: " << read_file(wchan);
   auto fds = fd_targets(s.payload);
   EXPECT_EQ(fds.size(), 3U) << "only 0, 1 and 2";
   for (const auto& [fd, target] : fds) EXPECT_EQ(target, "/dev/null") << fd;

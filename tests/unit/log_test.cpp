@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -96,6 +97,15 @@ TEST(Notify, UnsetSocketIsNotAnError) {
   EXPECT_FALSE(*sent);
 }
 
+// Whether this kernel passes a pidfd of the sender (Linux 6.5 and later).
+bool kernel_passes_pidfds() {
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int on = 1;
+  bool yes = fd >= 0 && ::setsockopt(fd, SOL_SOCKET, 76 /* SO_PASSPIDFD */, &on, sizeof on) == 0;
+  if (fd >= 0) ::close(fd);
+  return yes;
+}
+
 TEST(NotifyListener, ReceivesDatagramsWithTheSendersPid) {
   auto listener = daemonkit::NotifyListener::open();
   ASSERT_TRUE(listener) << listener.error().message();
@@ -108,10 +118,34 @@ TEST(NotifyListener, ReceivesDatagramsWithTheSendersPid) {
   ASSERT_TRUE(got);
   ASSERT_TRUE(*got);
   EXPECT_EQ((*got)->sender, ::getpid());
+  EXPECT_EQ((*got)->uid, ::getuid());
+  EXPECT_EQ((*got)->handle.has_value(), kernel_passes_pidfds());
+  if ((*got)->handle) {
+    EXPECT_EQ((*got)->handle->pid(), ::getpid());
+    EXPECT_FALSE((*got)->handle->has_exited());
+  }
   auto m = daemonkit::parse_notify((*got)->text);
   EXPECT_TRUE(m.ready);
   EXPECT_FALSE(m.watchdog);
   EXPECT_EQ(m.status, "warming up");
+}
+
+TEST(NotifyListener, ASenderThatHasExitedIsKnownToHaveExited) {
+  auto listener = daemonkit::NotifyListener::open();
+  ASSERT_TRUE(listener) << listener.error().message();
+  const std::string address = listener->address();
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(daemonkit::notify_to(address, "READY=1") ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_EQ(status, 0);
+  auto got = listener->receive();
+  ASSERT_TRUE(got);
+  ASSERT_TRUE(*got);
+  EXPECT_EQ((*got)->sender, child);
+  // (An older kernel may pass no pidfd for a sender already reaped.)
+  if ((*got)->handle) EXPECT_TRUE((*got)->handle->has_exited()) << "reaped before it was read";
 }
 
 TEST(ParseNotify, KnownAssignmentsOnly) {
