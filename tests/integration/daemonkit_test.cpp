@@ -532,15 +532,15 @@ TEST_F(Daemonkit, StatusCountsTheRestartsThatHappenedNotOneStillWaiting) {
   std::string log = dir / "out.log";
   auto s = start({"--respawn", "--stdout", log}, {"/bin/sh", "-c", "echo run; exit 1"});
   ASSERT_EQ(s.result.exit_code, 0) << s.result.describe();
-  // Delays grow 100, 200, 400, 800 ms: once the fourth is announced, three
-  // restarts have happened and the fourth waits.
-  ASSERT_TRUE(eventually([&] { return read_file(log).find("(restart 4)") != std::string::npos; }))
+  // Delays grow 100, 200, 400, 800, 1600, 3200 ms: once the sixth is
+  // announced, five restarts have happened and the sixth waits 3.2 s.
+  ASSERT_TRUE(eventually([&] { return read_file(log).find("(restart 6)") != std::string::npos; }))
       << read_file(log);
   auto st = status();
   EXPECT_EQ(st.exit_code, 0) << st.describe();
-  EXPECT_NE(st.out.find("restarts: 3\n"), std::string::npos) << st.describe();
+  EXPECT_NE(st.out.find("restarts: 5\n"), std::string::npos) << st.describe();
   auto json = dk({"status", "--pidfile", pidfile, "--json"});
-  EXPECT_NE(json.out.find("\"restarts\":3"), std::string::npos) << json.describe();
+  EXPECT_NE(json.out.find("\"restarts\":5"), std::string::npos) << json.describe();
 }
 
 TEST_F(Daemonkit, MaxRestartsGivesUpOnACrashLoopAndStatusSaysSo) {
