@@ -32,6 +32,7 @@ Result<DaemonStatus> query_status(const std::filesystem::path& pidfile) {
     case PidfileInfo::Lock::locked:
       st.state = RunState::running;
       st.pid = info->holder;
+      st.supervisor = info->supervisor;
       break;
     case PidfileInfo::Lock::unlocked:
       if (info->recorded) {
@@ -45,28 +46,35 @@ Result<DaemonStatus> query_status(const std::filesystem::path& pidfile) {
 
 namespace {
 
-// Children of `pid` that lead a process group of their own.
-std::vector<pid_t> leaders_among_children(pid_t pid) {
-  std::vector<pid_t> leaders;
-  for (pid_t child : child_processes(pid))
-    if (child > 1 && ::getpgid(child) == child) leaders.push_back(child);
-  return leaders;
+// Reads what a supervisor told us (reply_address(getpid(), 0)) so far.
+void collect_notes(std::optional<NotifyListener>& listener, pid_t from,
+                   std::vector<std::string>& notes) {
+  if (!listener) return;
+  for (;;) {
+    auto d = listener->receive();
+    if (!d || !*d) return;
+    if ((*d)->sender != from || (*d)->text.rfind("note: ", 0) != 0) continue;
+    notes.push_back((*d)->text.substr(6));
+  }
 }
 
 }  // namespace
 
 Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopOptions& options) {
+  // Listen before asking, so no note can come too early. Without a
+  // listener (the address is taken) the stop itself still works.
+  std::optional<NotifyListener> notes;
+  if (auto l = NotifyListener::open_at(reply_address(::getpid(), 0))) notes.emplace(std::move(*l));
   auto holder = open_lock_holder(pidfile);
   if (!holder) return fail(std::move(holder).error());
   StopResult result;
   if (*holder) {
-    const Pidfd& daemon = **holder;
+    const Pidfd& daemon = (*holder)->process;
     result.pid = daemon.pid();
     result.outcome = StopResult::Outcome::stopped;
     // Without a pidfd (old kernels) the exit shows in the lock: keep the
     // file open, having made sure it is still the holder's.
     UniqueFd watch;
-    std::vector<pid_t> sweep;
     bool let_go = false;
     if (daemon.fd() < 0) {
       watch.reset(sys::retry_eintr([&] {
@@ -96,20 +104,22 @@ Result<StopResult> stop_daemon(const std::filesystem::path& pidfile, const StopO
       if (!gone) return fail(std::move(gone).error());
       if (!*gone) {
         result.outcome = StopResult::Outcome::killed;
-        // A supervisor that did not end by itself cannot sweep its payload's
-        // group: note the groups its children lead (it is alive and
-        // confirmed, so these are its own), and SIGKILL them once it is dead.
-        sweep = leaders_among_children(daemon.pid());
+        // A supervisor that did not end by itself cannot sweep what its
+        // payload started. Stop that tree first (it is alive and confirmed,
+        // so its descendants are its own: SIGSTOP keeps them from forking
+        // meanwhile), then kill the holder, then the tree.
+        auto tree = stop_descendants(daemon.pid());
         auto killed = daemon.send_signal(SIGKILL);
         if (!killed) return fail(std::move(killed).error());
+        for (const auto& d : tree) (void)d.process.send_signal(SIGKILL);
         gone = wait(options.kill_timeout);
         if (!gone) return fail(std::move(gone).error());
         if (!*gone)
           return fail(Error::because("stop", "pid " + std::to_string(daemon.pid()),
                                      "the process survived SIGKILL"));
-        for (pid_t group : sweep) ::kill(-group, SIGKILL);
       }
     }
+    collect_notes(notes, daemon.pid(), result.notes);
   }
   // The daemon removes its pidfile on a clean exit; after SIGKILL (or a
   // crash long ago) we do, unless a new daemon has locked it meanwhile.
@@ -138,7 +148,7 @@ std::optional<StopRequest> decode_stop_request(int code, int value) {
   auto v = static_cast<unsigned>(value);
   if ((v >> 28) != kStopMagic) return std::nullopt;
   int signo = static_cast<int>((v >> kTimeoutBits) & 0x7f);
-  if (signo <= 0 || signo > SIGRTMAX) return std::nullopt;
+  if (signo < 0 || signo > SIGRTMAX) return std::nullopt;  // 0: the daemon's own
   StopRequest r;
   r.signal = signo;
   r.timeout = std::chrono::milliseconds(static_cast<long long>(v & kMaxTimeoutUnits) * 100);
@@ -152,16 +162,38 @@ int reload_request_signal() {
   return SIGRTMIN + 1;
 }
 
-int make_reload_request() {
+int signal_request_signal() {
+  return SIGRTMIN + 3;
+}
+
+int make_request_id() {
   unsigned r = 0;
   if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r))
     r = static_cast<unsigned>(::getpid());
-  return static_cast<int>(r & 0x7fffffffU);
+  r &= 0x7fffffU;
+  return static_cast<int>(r == 0 ? 1 : r);
 }
 
-std::string reload_reply_address(pid_t requester, int id) {
-  return "@daemonkit-reload/" + std::to_string(requester) + "/" +
+std::string reply_address(pid_t requester, int id) {
+  return "@daemonkit-reply/" + std::to_string(requester) + "/" +
          std::to_string(static_cast<unsigned>(id));
+}
+
+int encode_signal_request(const SignalRequest& request) {
+  return static_cast<int>((static_cast<unsigned>(request.id) & 0x7fffffU) << 8 |
+                          (request.group ? 0x80U : 0U) |
+                          (static_cast<unsigned>(request.signo) & 0x7fU));
+}
+
+std::optional<SignalRequest> decode_signal_request(int code, int value) {
+  if (code != SI_QUEUE || value < 0) return std::nullopt;
+  const auto v = static_cast<unsigned>(value);
+  SignalRequest r;
+  r.signo = static_cast<int>(v & 0x7fU);
+  r.group = (v & 0x80U) != 0;
+  r.id = static_cast<int>(v >> 8);
+  if (r.signo <= 0 || r.signo > SIGRTMAX || r.id == 0) return std::nullopt;
+  return r;
 }
 
 Result<pid_t> signal_daemon(const std::filesystem::path& pidfile, int signo,
@@ -169,34 +201,42 @@ Result<pid_t> signal_daemon(const std::filesystem::path& pidfile, int signo,
   auto holder = open_lock_holder(pidfile);
   if (!holder) return fail(std::move(holder).error());
   if (!*holder) return pid_t{0};
-  auto sent = value ? (*holder)->send_queued(signo, *value) : (*holder)->send_signal(signo);
+  const Pidfd& p = (*holder)->process;
+  auto sent = value ? p.send_queued(signo, *value) : p.send_signal(signo);
   if (!sent) return fail(std::move(sent).error());
-  return *sent ? (*holder)->pid() : pid_t{0};
+  return *sent ? p.pid() : pid_t{0};
 }
 
-Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool confirm,
-                                   std::chrono::milliseconds timeout) {
-  ReloadResult result;
-  if (!confirm) {
-    auto pid = signal_daemon(pidfile, SIGHUP);
-    if (!pid) return fail(std::move(pid).error());
-    result.pid = *pid;
-    result.outcome = *pid == 0 ? ReloadResult::Outcome::not_running : ReloadResult::Outcome::done;
-    return result;
-  }
+Result<pid_t> reopen_daemon(const std::filesystem::path& pidfile) {
+  auto holder = open_lock_holder(pidfile);
+  if (!holder) return fail(std::move(holder).error());
+  if (!*holder) return pid_t{0};
+  const Pidfd& p = (*holder)->process;
+  auto sent =
+      (*holder)->supervisor ? p.send_queued(reopen_request_signal(), 0) : p.send_signal(SIGHUP);
+  if (!sent) return fail(std::move(sent).error());
+  return *sent ? p.pid() : pid_t{0};
+}
+
+namespace {
+
+// Sends a supervisor `signo` queued with `value` (which carries `id`) and
+// waits up to `timeout` for its answer on reply_address(getpid(), id).
+Result<RequestResult> ask_supervisor(const std::filesystem::path& pidfile, int signo, int value,
+                                     int id, std::chrono::milliseconds timeout, const char* what) {
+  RequestResult result;
   // Listen before asking, so the answer cannot come too early.
-  const int id = make_reload_request();
-  auto listener = NotifyListener::open_at(reload_reply_address(::getpid(), id));
+  auto listener = NotifyListener::open_at(reply_address(::getpid(), id));
   if (!listener) return fail(std::move(listener).error());
   auto holder = open_lock_holder(pidfile);
   if (!holder) return fail(std::move(holder).error());
   if (!*holder) return result;
-  const Pidfd& daemon = **holder;
+  const Pidfd& daemon = (*holder)->process;
   result.pid = daemon.pid();
-  auto sent = daemon.send_queued(reload_request_signal(), id);
+  auto sent = daemon.send_queued(signo, value);
   if (!sent) return fail(std::move(sent).error());
   if (!*sent) return result;
-  result.outcome = ReloadResult::Outcome::failed;
+  result.outcome = RequestResult::Outcome::failed;
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;
   for (;;) {
@@ -206,27 +246,86 @@ Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool co
       return result;
     }
     struct pollfd fds[2] = {{listener->fd(), POLLIN, 0}, {daemon.fd(), POLLIN, 0}};
-    if (::poll(fds, 2, static_cast<int>(std::min<long long>(left, 1 << 30))) < 0) {
+    if (::poll(fds, daemon.fd() >= 0 ? 2 : 1,
+               static_cast<int>(std::min<long long>(left, 1 << 30))) < 0) {
       if (errno == EINTR) continue;
-      return fail(Error::from_errno(errno, "wait for the reload of", pidfile));
+      return fail(Error::from_errno(errno, std::string("wait for the ") + what + " of", pidfile));
     }
     for (;;) {
       auto d = listener->receive();
       if (!d) return fail(std::move(d).error());
       if (!*d) break;
       if ((*d)->sender != daemon.pid()) continue;  // only the lock holder may answer
-      if ((*d)->text == "ok") {
-        result.outcome = ReloadResult::Outcome::done;
+      const std::string& text = (*d)->text;
+      if (text == "ok") {
+        result.outcome = RequestResult::Outcome::done;
         return result;
       }
-      result.why = (*d)->text.rfind("failed: ", 0) == 0 ? (*d)->text.substr(8) : (*d)->text;
+      if (text.rfind("not running: ", 0) == 0) {
+        result.outcome = RequestResult::Outcome::not_running;
+        result.why = text.substr(13);
+        return result;
+      }
+      result.why = text.rfind("failed: ", 0) == 0 ? text.substr(8) : text;
       return result;
     }
-    if (fds[1].revents != 0) {
-      result.why = "the daemon exited during the reload";
+    if (daemon.fd() >= 0 && fds[1].revents != 0) {
+      result.why = std::string("the daemon exited during the ") + what;
       return result;
     }
   }
+}
+
+}  // namespace
+
+Result<RequestResult> reload_daemon(const std::filesystem::path& pidfile,
+                                    std::chrono::milliseconds timeout) {
+  auto st = query_status(pidfile);
+  if (!st) return fail(std::move(st).error());
+  if (!st->supervisor) {
+    RequestResult result;
+    auto pid = signal_daemon(pidfile, SIGHUP);
+    if (!pid) return fail(std::move(pid).error());
+    result.pid = *pid;
+    result.outcome = *pid == 0 ? RequestResult::Outcome::not_running : RequestResult::Outcome::done;
+    return result;
+  }
+  const int id = make_request_id();
+  return ask_supervisor(pidfile, reload_request_signal(), id, id, timeout, "reload");
+}
+
+Result<RequestResult> signal_payload(const std::filesystem::path& pidfile, int signo, bool group,
+                                     std::chrono::milliseconds timeout) {
+  auto st = query_status(pidfile);
+  if (!st) return fail(std::move(st).error());
+  if (!st->supervisor) {
+    // The daemon is its own payload.
+    RequestResult result;
+    auto holder = open_lock_holder(pidfile);
+    if (!holder) return fail(std::move(holder).error());
+    if (!*holder) return result;
+    const Pidfd& p = (*holder)->process;
+    result.pid = p.pid();
+    if (group) {
+      // A group cannot go away while a member lives: look its id up, and
+      // signal it only if the holder was still alive (so still a member)
+      // after that.
+      const pid_t pgid = ::getpgid(p.pid());
+      if (pgid > 1 && !p.has_exited()) {
+        if (::kill(-pgid, signo) < 0 && errno != ESRCH)
+          return fail(Error::from_errno(errno, "signal process group", std::to_string(pgid)));
+        result.outcome = RequestResult::Outcome::done;
+      }
+      return result;
+    }
+    auto sent = p.send_signal(signo);
+    if (!sent) return fail(std::move(sent).error());
+    result.outcome = *sent ? RequestResult::Outcome::done : RequestResult::Outcome::not_running;
+    return result;
+  }
+  SignalRequest request{signo, group, make_request_id()};
+  return ask_supervisor(pidfile, signal_request_signal(), encode_signal_request(request),
+                        request.id, timeout, "signal");
 }
 
 ProcessInfo read_process_info(pid_t pid) {

@@ -87,8 +87,10 @@ Result<PidfileInfo> inspect_once(const std::filesystem::path& path) {
   if (!text) return fail(std::move(text).error());
   if (text->size() <= kMaxPidfileBytes) info.recorded = parse_pid(*text, pid_max());
 
-  pid_t holder = sys::lock_holder(fd.get());
+  off_t length = 0;
+  pid_t holder = sys::lock_holder(fd.get(), &length);
   if (holder == -2) return fail(Error::from_errno(errno, "query lock on", path));
+  info.supervisor = holder != 0 && length == sys::kSupervisorLockLength;
   if (holder == 0) {
     info.lock = PidfileInfo::Lock::unlocked;
   } else {
@@ -115,7 +117,7 @@ Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path) {
   }
   return info;
 }
-Result<std::optional<Pidfd>> open_lock_holder(const std::filesystem::path& path) {
+Result<std::optional<LockHolder>> open_lock_holder(const std::filesystem::path& path) {
   // Open the pidfd first, then confirm the lock is still held by that pid
   // and the process is still alive; the other order lets a reused pid be
   // signalled. If the process was alive after the second look, it had that
@@ -123,7 +125,7 @@ Result<std::optional<Pidfd>> open_lock_holder(const std::filesystem::path& path)
   for (int attempt = 0; attempt < 10; ++attempt) {
     auto before = inspect_pidfile(path);
     if (!before) return fail(std::move(before).error());
-    if (before->lock != PidfileInfo::Lock::locked) return std::optional<Pidfd>();
+    if (before->lock != PidfileInfo::Lock::locked) return std::optional<LockHolder>();
     if (before->holder == 0)
       return fail(
           Error::because("identify the lock holder of", path, "it runs in another pid namespace"));
@@ -136,7 +138,7 @@ Result<std::optional<Pidfd>> open_lock_holder(const std::filesystem::path& path)
     if (!after) return fail(std::move(after).error());
     if (after->lock == PidfileInfo::Lock::locked && after->holder == before->holder &&
         !pidfd->has_exited())
-      return std::optional<Pidfd>(std::move(*pidfd));
+      return std::optional<LockHolder>(LockHolder{std::move(*pidfd), after->supervisor});
   }
   return fail(
       Error::because("identify the lock holder of", path, "the lock changed hands too often"));
@@ -200,8 +202,9 @@ Result<bool> remove_stale_pidfile(const std::filesystem::path& path) {
 }
 
 Result<std::variant<LockedPidfile, LockedPidfile::Taken>> LockedPidfile::acquire(
-    std::filesystem::path path) {
-  sys::PidfileLock lock = sys::acquire_pidfile(path.c_str());
+    std::filesystem::path path, bool supervisor) {
+  sys::PidfileLock lock =
+      sys::acquire_pidfile(path.c_str(), supervisor ? sys::kSupervisorLockLength : 0);
   if (lock.fd >= 0) return {LockedPidfile(std::move(path), UniqueFd(lock.fd))};
   if (lock.err == 0) return {Taken{lock.holder > 0 ? lock.holder : 0}};
   if (lock.detail != nullptr) return fail(Error::because(lock.what, path, lock.detail));

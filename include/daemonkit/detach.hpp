@@ -63,6 +63,10 @@ struct DetachOptions {
   // Leave every signal blocked when the body starts, so that the body can
   // install its handlers before any signal is delivered (it then unblocks).
   bool keep_signals_blocked = false;
+  // The daemon is a supervisor that stands between the pidfile and a
+  // payload: its lock says so (PidfileInfo::supervisor), so commands send it
+  // requests instead of plain signals from the moment it holds the lock.
+  bool supervisor = false;
 };
 
 // The daemon's side of detach(): lets the body report to the caller.

@@ -38,6 +38,11 @@ struct PidfileInfo {
   pid_t holder = 0;
   // The pid written in the file, when it is a valid pid.
   std::optional<pid_t> recorded;
+  // With Lock::locked: the holder locked it as a supervisor (daemonkit's,
+  // between the pidfile and a payload), which understands requests
+  // (control.hpp) that would kill any other daemon. Told by the lock itself,
+  // so it holds from the instant the lock is taken.
+  bool supervisor = false;
 };
 
 // Reads the pidfile at `path` without creating, locking or following a
@@ -52,7 +57,11 @@ Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path);
 // holder afterwards while the process was alive, so a reused pid can never be
 // signalled. nullopt when nothing holds the lock; an error when the holder is
 // not the pid the file names.
-Result<std::optional<Pidfd>> open_lock_holder(const std::filesystem::path& path);
+struct LockHolder {
+  Pidfd process;
+  bool supervisor = false;  // see PidfileInfo::supervisor
+};
+Result<std::optional<LockHolder>> open_lock_holder(const std::filesystem::path& path);
 
 // Waits until nobody holds a lock on the file open at `fd` (its holder has
 // exited: the kernel drops a POSIX lock with its owner), or `timeout`
@@ -76,8 +85,10 @@ class LockedPidfile {
 
   // Creates or opens `path` (O_NOFOLLOW, O_CLOEXEC, a regular file with a
   // single link) and locks it without waiting. Already locked by another
-  // process is an answer, not an error. Does not write the pid.
-  static Result<std::variant<LockedPidfile, Taken>> acquire(std::filesystem::path path);
+  // process is an answer, not an error. Does not write the pid. With
+  // `supervisor`, the lock marks its holder as one (PidfileInfo::supervisor).
+  static Result<std::variant<LockedPidfile, Taken>> acquire(std::filesystem::path path,
+                                                            bool supervisor = false);
 
   // Adopts a descriptor locked by the async-signal-safe primitive in the
   // detach code.

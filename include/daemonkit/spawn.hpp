@@ -53,6 +53,9 @@ struct SpawnOptions {
   // If set, NAME=<the child's own pid> is added to the environment (what
   // systemd does for WATCHDOG_PID), filled in by the child itself.
   std::string pid_variable;
+  // A cgroup's cgroup.procs, open for writing (-1: none): the child moves
+  // itself there first, so everything it ever forks is there too.
+  int cgroup_procs = -1;
 };
 
 struct Child {
@@ -81,6 +84,24 @@ int reap_others(pid_t keep);
 
 // The children of `pid` (all its threads'), from /proc.
 std::vector<pid_t> child_processes(pid_t pid);
+
+// A process found below another one, held by a pidfd.
+struct Descendant {
+  Pidfd process;
+  pid_t pgid = 0;
+  std::string name;  // /proc/PID/comm
+};
+
+// Freezes the process tree below `root`: every descendant (but `except`, a
+// zombie child the caller has yet to reap) gets SIGSTOP, parents before
+// their children, so none can fork meanwhile, until a walk finds nothing
+// new. Each is held by a pidfd opened before it was confirmed to be the
+// child of its parent, so a pid reused meanwhile is never touched. Returns
+// them, to name and then SIGKILL. `root` itself is not stopped: stop it
+// first (and it must not be reaping others meanwhile) when it is not the
+// caller, or orphans that reach it during the walk are found by the next
+// round.
+std::vector<Descendant> stop_descendants(pid_t root, pid_t except = 0);
 
 // If standard input is a terminal, makes our process group its foreground
 // group again (after a payload that had it ended).

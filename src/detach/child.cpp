@@ -110,7 +110,8 @@ DaemonFds become_daemon(const ChildPlan& plan) noexcept {
 
   int pidfile_fd = -1;
   if (plan.pidfile != nullptr) {
-    sys::PidfileLock lock = sys::acquire_pidfile(plan.pidfile);
+    sys::PidfileLock lock =
+        sys::acquire_pidfile(plan.pidfile, plan.supervisor_lock ? sys::kSupervisorLockLength : 0);
     if (lock.fd < 0 && lock.err == 0) {
       send_report(g_report,
                   make_report(Report::Kind::already_running, lock.holder > 0 ? lock.holder : 0));

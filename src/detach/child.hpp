@@ -25,6 +25,7 @@ struct ChildPlan {
   const char* user = "";  // for messages
   int report_fd = -1;
   bool keep_signals_blocked = false;
+  bool supervisor_lock = false;  // lock the pidfile as a supervisor (sys::kSupervisorLockLength)
 };
 
 struct DaemonFds {

@@ -188,6 +188,7 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
   }
   plan.report_fd = theirs.get();
   plan.keep_signals_blocked = options.keep_signals_blocked;
+  plan.supervisor_lock = options.supervisor;
 
   std::fflush(nullptr);  // or buffered output would be written twice
   pid_t child = sys::fork();

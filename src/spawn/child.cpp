@@ -56,6 +56,10 @@ void run_spawn_child(const SpawnPlan& plan) noexcept {
   // anything can be delivered, unblock only right before exec.
   sys::reset_signal_dispositions();
 
+  // Into the payload's own cgroup before anything else, so that all it will
+  // ever fork is there too ("0": the writing process).
+  if (plan.cgroup_procs >= 0 && sys::write_all(plan.cgroup_procs, "0", 1) < 0)
+    fail_step(plan, kStepCgroup, errno);
   if (plan.new_process_group && ::setpgid(0, 0) < 0) fail_step(plan, kStepProcessGroup, errno);
   if (plan.take_terminal && ::isatty(0) == 1) {
     // SIGTTOU is blocked, so a background group may take the terminal.
@@ -77,7 +81,10 @@ void run_spawn_child(const SpawnPlan& plan) noexcept {
     if (::chroot(plan.chroot) < 0) fail_step(plan, kStepChroot, errno);
     if (::chdir("/") < 0) fail_step(plan, kStepChroot, errno);
   }
-  if (plan.working_directory != nullptr &&
+  // The working directory is entered with the payload's own credentials
+  // (below), so a directory it could not enter, or a link its user planted,
+  // cannot give it one; without a user switch, here.
+  if (!plan.switch_user && plan.working_directory != nullptr &&
       sys::retry_eintr([&] { return ::chdir(plan.working_directory); }) < 0)
     fail_step(plan, kStepChdir, errno);
   if (plan.set_umask) ::umask(plan.umask);
@@ -101,6 +108,9 @@ void run_spawn_child(const SpawnPlan& plan) noexcept {
     if (::getresuid(&r, &e, &s) < 0 || r != plan.uid || e != plan.uid || s != plan.uid)
       fail_step(plan, kStepSetuid, EPERM);
     if (plan.uid != 0 && ::setuid(0) == 0) fail_step(plan, kStepSetuid, EPERM);
+    if (plan.working_directory != nullptr &&
+        sys::retry_eintr([&] { return ::chdir(plan.working_directory); }) < 0)
+      fail_step(plan, kStepChdir, errno);
   }
   if (plan.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     fail_step(plan, kStepNoNewPrivs, errno);

@@ -41,6 +41,7 @@ struct SpawnPlan {
   pid_t parent = 0;  // the parent's pid, to detect that it already died
   bool take_terminal = false;
   int status_fd = -1;        // close-on-exec; receives a SpawnFailure if a step fails
+  int cgroup_procs = -1;     // a cgroup's cgroup.procs, open for writing: join it first
   char* pid_slot = nullptr;  // room for 11 bytes inside an envp entry, or nullptr
 };
 
@@ -54,6 +55,7 @@ struct SpawnFailure {
 
 enum SpawnStep : std::uint32_t {
   kStepParentDied,
+  kStepCgroup,
   kStepProcessGroup,
   kStepTerminal,
   kStepOomScore,

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,8 @@ Error step_error(const detail::SpawnFailure& f, const SpawnOptions& o) {
   switch (f.step) {
     case detail::kStepParentDied:
       return Error::because("start", program, "the supervisor died during the start");
+    case detail::kStepCgroup:
+      return e("move into its cgroup", program);
     case detail::kStepProcessGroup:
       return e("create a process group for", program);
     case detail::kStepTerminal:
@@ -221,6 +224,7 @@ Result<Child> spawn(const SpawnOptions& options) {
   plan.parent = ::getpid();
   plan.take_terminal = options.take_terminal;
   plan.status_fd = status_write.get();
+  plan.cgroup_procs = options.cgroup_procs;
   if (!pid_entry.empty()) plan.pid_slot = pid_entry.data() + options.pid_variable.size() + 1;
 
   // No handler of ours may run in the child: block everything around fork.
@@ -300,6 +304,45 @@ std::vector<pid_t> child_processes(pid_t pid) {
     }
   }
   return children;
+}
+
+std::vector<Descendant> stop_descendants(pid_t root, pid_t except) {
+  std::vector<Descendant> found;
+  auto known = [&](pid_t pid) {
+    return pid == except || std::any_of(found.begin(), found.end(), [&](const Descendant& d) {
+             return d.process.pid() == pid;
+           });
+  };
+  // Rounds until one finds nothing new: an orphan may reach `root` (a
+  // subreaper) while we walk.
+  for (bool grew = true; grew;) {
+    grew = false;
+    std::vector<pid_t> parents{root};
+    while (!parents.empty()) {
+      const pid_t parent = parents.back();
+      parents.pop_back();
+      for (pid_t child : child_processes(parent)) {
+        if (child == except) continue;
+        if (known(child)) {
+          parents.push_back(child);  // stopped already; its children are stopped too
+          continue;
+        }
+        auto handle = Pidfd::open(child);
+        if (!handle) continue;  // gone already
+        // The handle is taken first; the process it names is ours only if
+        // it is still the child of `parent` now.
+        auto st = read_proc_stat(child);
+        if (!st || st->ppid != parent) continue;
+        (void)handle->send_signal(SIGSTOP);
+        std::string name = read_head("/proc/" + std::to_string(child) + "/comm", 64);
+        if (!name.empty() && name.back() == '\n') name.pop_back();
+        found.push_back(Descendant{std::move(*handle), st->pgrp, std::move(name)});
+        parents.push_back(child);
+        grew = true;
+      }
+    }
+  }
+  return found;
 }
 
 void reclaim_terminal() {

@@ -176,12 +176,13 @@ void reset_signal_dispositions() noexcept {
   }
 }
 
-pid_t lock_holder(int fd) noexcept {
+pid_t lock_holder(int fd, off_t* length) noexcept {
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   if (retry_eintr([&] { return ::fcntl(fd, F_GETLK, &fl); }) < 0) return -2;
   if (fl.l_type == F_UNLCK) return 0;
+  if (length != nullptr) *length = fl.l_len;
   return fl.l_pid > 0 ? fl.l_pid : -1;
 }
 
@@ -237,7 +238,7 @@ const char* refused_symlink(const char* path) noexcept {
   return nullptr;
 }
 
-PidfileLock acquire_pidfile(const char* path) noexcept {
+PidfileLock acquire_pidfile(const char* path, off_t length) noexcept {
   // A daemon that is exiting unlinks its pidfile while it still holds the
   // lock; if we opened the old inode just before that, our lock would guard a
   // file nobody can find. Checking that the path still names the locked inode
@@ -296,6 +297,7 @@ PidfileLock acquire_pidfile(const char* path) noexcept {
     struct flock fl {};
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
+    fl.l_len = length;
     if (::fcntl(fd, F_SETLK, &fl) < 0) {
       int e = errno;
       if (e == EAGAIN || e == EACCES) {

@@ -86,8 +86,16 @@ const char* refused_symlink(const char* path) noexcept;
 // link, takes a POSIX write lock without waiting, and makes sure `path` still
 // names the locked inode (a daemon exiting may unlink it under us: then it
 // starts over). A file it created is removed again if locking fails. Takes
-// an flock(2) lock as well, for tools that test with flock.
-PidfileLock acquire_pidfile(const char* path) noexcept;
+// an flock(2) lock as well, for tools that test with flock. The lock covers
+// `length` bytes from 0 (0: the whole file); see kSupervisorLockLength.
+PidfileLock acquire_pidfile(const char* path, off_t length = 0) noexcept;
+
+// The length of a supervisor's pidfile lock. The kernel reports a holder's
+// lock range with F_GETLK, so the range itself says, from the very moment
+// the lock is taken, that the holder is a supervisor (no file to write, no
+// window in which it looks like something else). Any query from offset 0
+// still sees the lock.
+inline constexpr off_t kSupervisorLockLength = off_t{1} << 62;
 
 // Replaces the content of the locked pidfile `fd` with "<pid>\n".
 int write_pidfile(int fd, pid_t pid) noexcept;
@@ -106,7 +114,8 @@ int move_above_stdio(int fd) noexcept;
 
 // Who holds a conflicting POSIX lock on `fd`: 0 for nobody, the holder's pid,
 // or -1 when the lock is held by a process this pid namespace cannot see.
-// Returns -2 with errno on failure.
-pid_t lock_holder(int fd) noexcept;
+// Returns -2 with errno on failure. With `length`, also the length of the
+// holder's lock (0: to the end of the file).
+pid_t lock_holder(int fd, off_t* length = nullptr) noexcept;
 
 }  // namespace daemonkit::sys

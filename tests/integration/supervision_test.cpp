@@ -50,13 +50,15 @@ class Supervision : public ::testing::Test {
     ::close(fd);
     return held;
   }
-  // The pids named by "killed: PID (...)" in the log's lines.
+  // The pids named by "killed N processes...: PID (...)" in the log's lines.
   std::vector<pid_t> killed_in_log() const {
     std::vector<pid_t> pids;
     std::istringstream in(read_file(log));
     for (std::string line; std::getline(in, line);) {
-      auto at = line.find("; killed: ");
-      if (at != std::string::npos) pids.push_back(std::atoi(line.c_str() + at + 10));
+      auto at = line.find(" processes: ");
+      if (at == std::string::npos) at = line.find(" left behind: ");
+      if (at != std::string::npos)
+        pids.push_back(std::atoi(line.c_str() + line.find(": ", at) + 2));
     }
     return pids;
   }
@@ -84,8 +86,10 @@ TEST_F(Supervision, APayloadThatDaemonizesItselfEndsTheDaemonAndItsBackgroundCop
   EXPECT_FALSE(flock_held(bg + ".lock"));
   EXPECT_EQ(dk({"status", "--pidfile", pidfile}).exit_code, 3);
   EXPECT_EQ(killed_in_log(), std::vector<pid_t>{escaped}) << read_file(log);
-  EXPECT_NE(read_file(log).find("left 1 process(es) running outside its process group; killed: " +
-                                std::to_string(escaped) + " (" + payload_path("daemonizer") + ")"),
+  EXPECT_NE(read_file(log).find(payload_path("daemonizer") +
+                                " daemonized itself: it exited while a process it forked lived "
+                                "on outside its process group; killed 1 processes: " +
+                                std::to_string(escaped) + " (daemonizer)"),
             std::string::npos)
       << read_file(log);
 }

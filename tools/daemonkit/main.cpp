@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,8 @@
 #include "daemonkit/signals.hpp"
 #include "daemonkit/spawn.hpp"
 #include "options.hpp"
+#include "supervisor/leftovers.hpp"
+#include "supervisor/state_file.hpp"
 #include "supervisor/supervisor.hpp"
 
 extern char** environ;
@@ -29,6 +32,7 @@ using daemonkit::Error;
 using daemonkit::ErrorKind;
 using daemonkit::ExitCode;
 using dkcli::Command;
+using dkcli::DaemonRecord;
 using dkcli::Options;
 
 void say(std::FILE* to, const std::string& line) {
@@ -38,6 +42,13 @@ void say(std::FILE* to, const std::string& line) {
 
 int code(ExitCode c) {
   return static_cast<int>(c);
+}
+
+// The supervisor's signals, besides TERM, INT, HUP and CHLD.
+auto install_supervisor_signals() {
+  return daemonkit::SignalHub::install(
+      {SIGQUIT, SIGUSR1, SIGUSR2, daemonkit::reload_request_signal(),
+       daemonkit::reopen_request_signal(), daemonkit::signal_request_signal()});
 }
 
 int report(const Error& e, std::string_view action, Command c) {
@@ -98,49 +109,34 @@ std::string printable(std::string s) {
   return s;
 }
 
-std::map<std::string, std::string> read_state(const std::filesystem::path& pidfile) {
-  std::map<std::string, std::string> m;
-  const std::string text = daemonkit::read_head(dkcli::state_path(pidfile), size_t{64} << 10);
-  for (size_t start = 0; start < text.size() && m.size() < 32;) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    auto eq = line.find('=');
-    if (eq != std::string_view::npos)
-      m[std::string(line.substr(0, eq))] = printable(std::string(line.substr(eq + 1, 512)));
-    start = end + 1;
-  }
-  return m;
-}
-
 // What a start finds when another daemon holds the pidfile.
 enum class Holder { ready, ended, still_starting };
 
-// A supervisor writes its state file once its payload is up (with --notify,
-// once READY=1 came), so "running" is not yet "up" while another start
-// waits for it. Waits for that daemon's outcome, up to `deadline`: ready,
-// or ended before it was (the lock is free again), or still starting. A
-// holder that is not a daemonkit supervisor counts as ready.
-Holder await_holder(const std::filesystem::path& pidfile, pid_t pid,
+// A supervisor records "running" once its payload is up (with --notify,
+// once READY=1 came), so holding the lock is not yet "up" while another
+// start waits for it. Waits for that daemon's outcome, up to `deadline`:
+// ready, or ended before it was (the lock is free again), or still
+// starting. A holder that is not a supervisor (its lock says so) is up once
+// it holds the lock.
+Holder await_holder(const std::filesystem::path& pidfile, const daemonkit::DaemonStatus& st,
                     std::chrono::steady_clock::time_point deadline) {
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  const auto theirs = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
-  if (ec || self != theirs) return Holder::ready;
-  auto handle = daemonkit::Pidfd::open(pid);
+  if (!st.supervisor) return Holder::ready;
+  auto handle = daemonkit::Pidfd::open(st.pid);
   if (!handle) return Holder::ended;
   for (;;) {
-    if (read_state(pidfile)["pid"] == std::to_string(pid)) return Holder::ready;
+    auto record = dkcli::read_record(pidfile);
+    if (record && record->supervisor == st.pid && record->phase != DaemonRecord::Phase::starting)
+      return Holder::ready;
     if (std::chrono::steady_clock::now() >= deadline) return Holder::still_starting;
-    // Wakes at once when the holder ends; looks at the state file again
-    // every 20 ms meanwhile (a rare wait: two starts at once).
+    // Wakes at once when the holder ends; looks at the record again every
+    // 20 ms meanwhile (a rare wait: two starts at once).
     auto ended = handle->wait_for_exit(std::chrono::milliseconds(20));
     if (ended && *ended) return Holder::ended;
   }
 }
 
-std::optional<int> start_once(const dkcli::Plan& plan,
-                              const std::function<std::optional<int>(pid_t)>& outcome);
+using Outcome = std::function<std::optional<int>(const daemonkit::DaemonStatus&)>;
+std::optional<int> start_once(const dkcli::Plan& plan, const Outcome& outcome);
 
 int start(const Options& o) {
   auto plan = make_plan(o, false);
@@ -149,8 +145,9 @@ int start(const Options& o) {
       std::chrono::steady_clock::now() + plan->options.ready_timeout + std::chrono::seconds(1);
   // Another daemon holds the pidfile: success once it is up; a try of our
   // own once it ends before that (nullopt).
-  auto outcome = [&](pid_t holder) -> std::optional<int> {
-    switch (await_holder(plan->options.pidfile, holder, deadline)) {
+  auto outcome = [&](const daemonkit::DaemonStatus& holder_status) -> std::optional<int> {
+    const pid_t holder = holder_status.pid;
+    switch (await_holder(plan->options.pidfile, holder_status, deadline)) {
       case Holder::ready:
         say(stdout, "daemonkit: already running (pid " + std::to_string(holder) + ")");
         return 0;
@@ -166,7 +163,7 @@ int start(const Options& o) {
   for (;;) {
     auto st = daemonkit::query_status(plan->options.pidfile);
     if (st && st->state == daemonkit::RunState::running) {
-      if (auto exit_code = outcome(st->pid)) return *exit_code;
+      if (auto exit_code = outcome(*st)) return *exit_code;
       continue;
     }
     if (auto exit_code = start_once(*plan, outcome)) return *exit_code;
@@ -175,18 +172,16 @@ int start(const Options& o) {
 
 // One try at detaching: the exit code, or nullopt when another start's
 // daemon took the pidfile first and ended before it was up.
-std::optional<int> start_once(const dkcli::Plan& plan,
-                              const std::function<std::optional<int>(pid_t)>& outcome) {
+std::optional<int> start_once(const dkcli::Plan& plan, const Outcome& outcome) {
   daemonkit::DetachOptions d;
   d.pidfile = plan.options.pidfile;
   d.keep_signals_blocked = true;
+  d.supervisor = true;
   // The supervisor enforces --ready-timeout itself and cleans up; this is
   // only a backstop in case it cannot.
   d.ready_timeout = plan.options.ready_timeout + std::chrono::seconds(10);
   auto started = daemonkit::detach(d, [&](daemonkit::Daemon& daemon) {
-    auto hub = daemonkit::SignalHub::install({SIGQUIT, SIGUSR1, SIGUSR2,
-                                              daemonkit::reload_request_signal(),
-                                              daemonkit::reopen_request_signal()});
+    auto hub = install_supervisor_signals();
     if (!hub) {
       daemon.fail(hub.error());
       return 1;
@@ -196,22 +191,25 @@ std::optional<int> start_once(const dkcli::Plan& plan,
   });
   if (!started) return report(started.error(), "start", Command::start);
   if (started->how == daemonkit::Started::How::already_running) {
-    if (started->pid > 0) return outcome(started->pid);
+    if (started->pid > 0) {
+      auto st = daemonkit::query_status(plan.options.pidfile);
+      if (st && st->state == daemonkit::RunState::running && st->pid == started->pid)
+        return outcome(*st);
+      return std::nullopt;  // gone meanwhile: try again
+    }
     say(stdout, "daemonkit: already running (the pidfile is locked by another process)");
   }
   return 0;
 }
 
 int run(const Options& o) {
-  auto hub =
-      daemonkit::SignalHub::install({SIGQUIT, SIGUSR1, SIGUSR2, daemonkit::reload_request_signal(),
-                                     daemonkit::reopen_request_signal()});
+  auto hub = install_supervisor_signals();
   if (!hub) return report(hub.error(), "run", Command::run);
   auto plan = make_plan(o, true);
   if (!plan) return report(plan.error(), "run", Command::run);
   std::optional<daemonkit::LockedPidfile> pidfile;
   if (!plan->options.pidfile.empty()) {
-    auto acquired = daemonkit::LockedPidfile::acquire(plan->options.pidfile);
+    auto acquired = daemonkit::LockedPidfile::acquire(plan->options.pidfile, true);
     if (!acquired) return report(acquired.error(), "run", Command::run);
     if (auto* taken = std::get_if<daemonkit::LockedPidfile::Taken>(&*acquired)) {
       say(stderr, "daemonkit: cannot run: " + plan->options.pidfile.string() + " is locked by " +
@@ -228,15 +226,43 @@ int run(const Options& o) {
   return dkcli::supervise(*plan, **hub, nullptr, pidfile);
 }
 
+// The lock is free, but a payload whose supervisor was killed may still run
+// (its record says who it is): take the lock ourselves, so no start runs
+// meanwhile, and end it. Returns the line said, or "" when nothing ran.
+daemonkit::Result<std::string> stop_leftovers(const Options& o) {
+  auto record = dkcli::read_record(o.pidfile);
+  if (!record || !dkcli::leftovers_run(*record)) return std::string();
+  auto acquired = daemonkit::LockedPidfile::acquire(o.pidfile, true);
+  if (!acquired) return daemonkit::fail(std::move(acquired).error());
+  auto* lock = std::get_if<daemonkit::LockedPidfile>(&*acquired);
+  if (lock == nullptr) return std::string();  // a new daemon took it: the caller stops that
+  if (auto w = lock->write_pid(::getpid()); !w) return daemonkit::fail(std::move(w).error());
+  if (o.stop_signal) record->stop_signal = *o.stop_signal;
+  std::string said = dkcli::end_leftovers(*record, o.timeout);
+  dkcli::remove_record(o.pidfile);
+  (void)lock->remove();
+  return said;
+}
+
 int stop(const Options& o, bool quiet) {
   daemonkit::StopOptions s;
-  s.signal = o.stop_signal;
+  s.signal = o.stop_signal.value_or(0);
   s.timeout = o.timeout;
+  auto st = daemonkit::query_status(o.pidfile);
+  if (!st) return report(st.error(), "stop", Command::stop);
+  if (st->state != daemonkit::RunState::running) {
+    auto left = stop_leftovers(o);
+    if (!left) return report(left.error(), "stop", Command::stop);
+    if (!left->empty()) {
+      say(stderr, "daemonkit: " + *left);
+      return 0;
+    }
+  }
   auto stopped = daemonkit::stop_daemon(o.pidfile, s);
   if (!stopped) return report(stopped.error(), "stop", Command::stop);
   std::error_code ec;
-  if (!std::filesystem::exists(o.pidfile, ec))
-    std::filesystem::remove(dkcli::state_path(o.pidfile), ec);
+  if (!std::filesystem::exists(o.pidfile, ec)) dkcli::remove_record(o.pidfile);
+  for (const auto& note : stopped->notes) say(stderr, "daemonkit: " + note);
   switch (stopped->outcome) {
     case daemonkit::StopResult::Outcome::not_running:
       if (!quiet) say(stdout, "daemonkit: not running");
@@ -254,12 +280,7 @@ int stop(const Options& o, bool quiet) {
 }
 
 int reopen(const Options& o) {
-  // daemonkit's supervisor (it keeps a state file) has a request of its own;
-  // any other daemon reopens its files on SIGHUP.
-  std::error_code ec;
-  const bool supervised = std::filesystem::exists(dkcli::state_path(o.pidfile), ec);
-  auto pid = supervised ? daemonkit::signal_daemon(o.pidfile, daemonkit::reopen_request_signal(), 0)
-                        : daemonkit::signal_daemon(o.pidfile, SIGHUP);
+  auto pid = daemonkit::reopen_daemon(o.pidfile);
   if (!pid) return report(pid.error(), "reopen", o.command);
   if (*pid == 0) {
     say(stderr, "daemonkit: cannot reopen: not running");
@@ -269,22 +290,35 @@ int reopen(const Options& o) {
 }
 
 int reload(const Options& o) {
-  // A daemonkit supervisor (it keeps a state file) always answers a reload
-  // request: at once, or with --reload-notify once the payload confirmed.
-  std::error_code ec;
-  const bool supervised = std::filesystem::exists(dkcli::state_path(o.pidfile), ec);
-  auto r = daemonkit::reload_daemon(o.pidfile, supervised, o.timeout);
+  auto r = daemonkit::reload_daemon(o.pidfile, o.timeout);
   if (!r) return report(r.error(), "reload", o.command);
   switch (r->outcome) {
-    case daemonkit::ReloadResult::Outcome::done:
+    case daemonkit::RequestResult::Outcome::done:
       return 0;
-    case daemonkit::ReloadResult::Outcome::not_running:
+    case daemonkit::RequestResult::Outcome::not_running:
       say(stderr, "daemonkit: cannot reload: not running");
       return code(ExitCode::reload_not_running);
-    case daemonkit::ReloadResult::Outcome::failed:
+    case daemonkit::RequestResult::Outcome::failed:
       break;
   }
   say(stderr, "daemonkit: reload failed: " + r->why);
+  return code(ExitCode::failure);
+}
+
+int send_signal(const Options& o) {
+  auto r = daemonkit::signal_payload(o.pidfile, *o.stop_signal, o.group, o.timeout);
+  if (!r) return report(r.error(), "signal", o.command);
+  switch (r->outcome) {
+    case daemonkit::RequestResult::Outcome::done:
+      return 0;
+    case daemonkit::RequestResult::Outcome::not_running:
+      say(stderr,
+          "daemonkit: cannot signal: not running" + (r->why.empty() ? "" : " (" + r->why + ")"));
+      return code(ExitCode::reload_not_running);
+    case daemonkit::RequestResult::Outcome::failed:
+      break;
+  }
+  say(stderr, "daemonkit: cannot signal: " + r->why);
   return code(ExitCode::failure);
 }
 
@@ -305,77 +339,118 @@ int status(const Options& o) {
     say(stderr, "daemonkit: status unknown: " + st.error().message());
     return code(ExitCode::privilege);
   }
-  auto state = read_state(o.pidfile);
-  const int rc = code(daemonkit::exit_code_for(st->state));
-  // The payload: named by the state file, and only believed while it is a
-  // child of the running supervisor.
+  // The record is believed only as far as the processes it names match:
+  // the supervisor must be the lock holder, the payload its child.
+  auto record = dkcli::read_record(o.pidfile);
+  const bool running = st->state == daemonkit::RunState::running;
+  if (record && running && record->supervisor != st->pid) record.reset();
   pid_t payload = 0;
-  if (st->state == daemonkit::RunState::running && state.count("payload")) {
-    pid_t p = static_cast<pid_t>(std::atol(state["payload"].c_str()));
+  if (running && record && record->payload > 0)
     for (pid_t c : daemonkit::child_processes(st->pid))
-      if (c == p) payload = p;
-  }
+      if (c == record->payload) payload = c;
+  const bool restarting =
+      running && record && record->phase == DaemonRecord::Phase::restarting && payload == 0;
+  // A payload that outlived its killed supervisor.
+  std::optional<dkcli::Orphan> orphan;
+  if (!running && record) orphan = dkcli::find_orphan(*record);
   const auto info = payload ? daemonkit::read_process_info(payload) : daemonkit::ProcessInfo{};
-  const auto sup = st->state == daemonkit::RunState::running ? daemonkit::read_process_info(st->pid)
-                                                             : daemonkit::ProcessInfo{};
-  const std::string log = state.count("log") ? state["log"] : "";
+  const auto sup = running ? daemonkit::read_process_info(st->pid) : daemonkit::ProcessInfo{};
+  const std::string log = record ? record->log : "";
   const auto tail = log.empty() ? std::vector<std::string>{} : daemonkit::tail_lines(log, 5);
-  const char* names[] = {"running", "dead", "not running"};
-  const std::string name = names[static_cast<int>(st->state)];
+  int rc = code(daemonkit::exit_code_for(st->state));
+  std::string name = st->state == daemonkit::RunState::running                ? "running"
+                     : st->state == daemonkit::RunState::dead_pidfile_remains ? "dead"
+                                                                              : "not running";
+  if (restarting) {
+    rc = code(ExitCode::restarting);
+    name = "restarting";
+  } else if (running && st->supervisor && payload == 0) {
+    // A supervisor without a payload that is not waiting to respawn one:
+    // starting, stopping, or a record we could not read. Not "running".
+    name = record && record->phase == DaemonRecord::Phase::starting ? "starting" : "running";
+  }
+  const std::vector<std::string> command =
+      record && !record->command.empty() ? record->command : info.command;
+  long long next_in_ms = 0;
+  if (restarting && record->next_start_ms > 0) {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    next_in_ms = std::max<long long>(0, record->next_start_ms - now);
+  }
+  std::string ended;
+  if (st->state == daemonkit::RunState::dead_pidfile_remains)
+    ended = record && !record->ended.empty() ? record->ended : "the daemon died";
+  if (orphan)
+    ended = "its supervisor was killed; its payload " + std::to_string(orphan->process.pid()) +
+            " (" + orphan->name + ") still runs (daemonkit stop ends it)";
 
   if (o.json) {
     std::string j = "{\"state\":" + daemonkit::json_string(name) +
                     ",\"exit_code\":" + std::to_string(rc) + ",\"pid\":" + std::to_string(st->pid);
-    if (payload) {
-      j += ",\"payload_pid\":" + std::to_string(payload) + ",\"command\":[";
-      for (size_t i = 0; i < info.command.size(); ++i)
-        j += (i ? "," : "") + daemonkit::json_string(info.command[i]);
-      j += "],\"uptime_seconds\":" + std::to_string(sup.uptime.count()) +
-           ",\"rss_kib\":" + std::to_string(info.rss_kib) +
+    if (running)
+      j += ",\"supervisor_uptime_seconds\":" + std::to_string(sup.uptime.count()) +
            ",\"supervisor_rss_kib\":" + std::to_string(sup.rss_kib);
+    if (payload)
+      j += ",\"payload_pid\":" + std::to_string(payload) +
+           ",\"uptime_seconds\":" + std::to_string(info.uptime.count()) +
+           ",\"rss_kib\":" + std::to_string(info.rss_kib);
+    if (orphan) j += ",\"orphan_pid\":" + std::to_string(orphan->process.pid());
+    if (!command.empty() && (payload || record)) {
+      j += ",\"command\":[";
+      for (size_t i = 0; i < command.size(); ++i)
+        j += (i ? "," : "") + daemonkit::json_string(command[i]);
+      j += "]";
     }
-    if (state.count("restarts"))
-      j += ",\"restarts\":" + std::to_string(std::atol(state["restarts"].c_str()));
-    if (state.count("status")) j += ",\"status\":" + daemonkit::json_string(state["status"]);
-    if (state.count("ended")) j += ",\"ended\":" + daemonkit::json_string(state["ended"]);
+    if (record) j += ",\"restarts\":" + std::to_string(record->restarts);
+    if (restarting)
+      j += ",\"last_exit\":" + daemonkit::json_string(record->last_exit) +
+           ",\"next_start_in_ms\":" + std::to_string(next_in_ms);
+    if (record && !record->status.empty())
+      j += ",\"status\":" + daemonkit::json_string(record->status);
+    if (!ended.empty()) j += ",\"ended\":" + daemonkit::json_string(ended);
     if (!log.empty()) {
       j += ",\"log\":" + daemonkit::json_string(log) + ",\"log_tail\":[";
       for (size_t i = 0; i < tail.size(); ++i)
-        j += (i ? "," : "") + daemonkit::json_string(printable(tail[i]));
+        j += (i ? "," : "") + daemonkit::json_string(tail[i]);
       j += "]";
     }
     say(stdout, j + "}");
     return rc;
   }
 
-  switch (st->state) {
-    case daemonkit::RunState::running: {
-      std::string line = "running (pid " + std::to_string(st->pid) + ")";
-      if (state.count("status")) line += ": " + state["status"];
-      say(stdout, line);
-      break;
-    }
-    case daemonkit::RunState::dead_pidfile_remains: {
-      std::string why = state.count("ended") ? state["ended"] : "the daemon died";
-      say(stdout, "dead (pid " + std::to_string(st->pid) + "), pidfile remains: " + why);
-      break;
-    }
-    case daemonkit::RunState::not_running:
-      say(stdout, "not running");
-      return rc;
+  if (st->state == daemonkit::RunState::not_running && !orphan) {
+    say(stdout, "not running");
+    return rc;
+  }
+  if (restarting) {
+    say(stdout, "restarting (pid " + std::to_string(st->pid) +
+                    "): " + printable(command.empty() ? "the payload" : command[0]) + " " +
+                    printable(record->last_exit) + "; restart " +
+                    std::to_string(record->restarts + 1) + " in " +
+                    daemonkit::format_seconds(std::chrono::milliseconds(next_in_ms)) + " s");
+  } else if (running) {
+    std::string line = name + " (pid " + std::to_string(st->pid) + ")";
+    if (record && !record->status.empty()) line += ": " + printable(record->status);
+    say(stdout, line);
+  } else {
+    say(stdout, "dead (pid " + std::to_string(st->pid) + "), pidfile remains: " + printable(ended));
   }
   if (payload) {
     std::string cmd;
-    for (const auto& a : info.command) cmd += (cmd.empty() ? "" : " ") + printable(a);
+    for (const auto& a : command) cmd += (cmd.empty() ? "" : " ") + printable(a);
     say(stdout, "  payload: pid " + std::to_string(payload) + ": " + cmd);
-    say(stdout, "  uptime:  " + human_duration(sup.uptime));
-    say(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident (supervisor " +
-                    std::to_string(sup.rss_kib) + " KiB)");
+    say(stdout, "  uptime:  " + human_duration(info.uptime));
+    say(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident");
   }
-  if (state.count("restarts") && state["restarts"] != "0")
-    say(stdout, "  restarts: " + state["restarts"]);
+  if (running)
+    say(stdout, "  supervisor: pid " + std::to_string(st->pid) + ", up " +
+                    human_duration(sup.uptime) + ", " + std::to_string(sup.rss_kib) +
+                    " KiB resident");
+  if (record && record->restarts != 0)
+    say(stdout, "  restarts: " + std::to_string(record->restarts));
   if (!log.empty()) {
-    say(stdout, "  log:     " + log);
+    say(stdout, "  log:     " + printable(log));
     for (const auto& line : tail) say(stdout, "    " + printable(line));
   }
   return rc;
@@ -390,7 +465,7 @@ int main(int argc, char** argv) {
     Command c = Command::none;
     if (!args.empty())
       for (Command k : {Command::start, Command::run, Command::stop, Command::restart,
-                        Command::reload, Command::reopen, Command::status})
+                        Command::reload, Command::reopen, Command::status, Command::signal})
         if (args[0] == dkcli::command_name(k)) c = k;
     return report(parsed.error(), "", c);
   }
@@ -424,6 +499,8 @@ int main(int argc, char** argv) {
       return reopen(o);
     case Command::status:
       return status(o);
+    case Command::signal:
+      return send_signal(o);
     case Command::none:
       break;
   }

@@ -16,7 +16,7 @@ constexpr unsigned bit(Command c) {
 }
 constexpr unsigned kStartLike = bit(Command::start) | bit(Command::run) | bit(Command::restart);
 constexpr unsigned kPidfile = kStartLike | bit(Command::stop) | bit(Command::reload) |
-                              bit(Command::reopen) | bit(Command::status);
+                              bit(Command::reopen) | bit(Command::status) | bit(Command::signal);
 
 struct Spec {
   std::string_view name;
@@ -38,7 +38,7 @@ Result<void> store(Result<T> r, auto&& into) {
   return {};
 }
 
-const std::array<Spec, 28> kSpecs = {{
+const std::array<Spec, 31> kSpecs = {{
     {"--pidfile", "PATH", kPidfile,
      "the pidfile, locked by the daemon for its whole life (required; optional for run)",
      [](Options& o, std::string_view v) {
@@ -125,6 +125,20 @@ const std::array<Spec, 28> kSpecs = {{
        o.ready_timeout = *t;
        return ok();
      }},
+    {"--ready-after", "SECONDS", kStartLike,
+     "start returns only once the payload has run this long (not with --notify)",
+     [](Options& o, std::string_view v) -> Result<void> {
+       auto t = daemonkit::parse_seconds(v, "--ready-after");
+       if (!t) return fail(std::move(t).error());
+       o.ready_after = *t;
+       return ok();
+     }},
+    {"--stop-signal", "NAME", kStartLike,
+     "the signal stop, restart and run (on TERM) send the payload's group first (default TERM)",
+     [](Options& o, std::string_view v) {
+       return store(daemonkit::parse_signal(v, "--stop-signal"),
+                    [&](int s) { o.payload_stop_signal = s; });
+     }},
     {"--respawn", "", kStartLike, "restart the payload when it dies, with growing delays",
      [](Options& o, std::string_view) {
        o.respawn = true;
@@ -192,10 +206,16 @@ const std::array<Spec, 28> kSpecs = {{
        return store(daemonkit::parse_seconds(v, "--timeout"),
                     [&](std::chrono::milliseconds t) { o.timeout = t; });
      }},
-    {"--signal", "NAME", bit(Command::stop),
-     "the signal sent to the payload's process group (default TERM)",
+    {"--signal", "NAME", bit(Command::stop) | bit(Command::signal),
+     "stop: the signal sent first to the payload's group (default: the daemon's --stop-signal);"
+     " signal: the signal to send (required)",
      [](Options& o, std::string_view v) {
        return store(daemonkit::parse_signal(v, "--signal"), [&](int s) { o.stop_signal = s; });
+     }},
+    {"--group", "", bit(Command::signal), "send it to the payload's whole process group",
+     [](Options& o, std::string_view) {
+       o.group = true;
+       return ok();
      }},
     {"--json", "", bit(Command::status), "print the same as one JSON object, for scripts",
      [](Options& o, std::string_view) {
@@ -216,7 +236,7 @@ struct CommandInfo {
   std::string_view help;
 };
 
-constexpr std::array<CommandInfo, 7> kCommands = {{
+constexpr std::array<CommandInfo, 8> kCommands = {{
     {Command::start, "start", "start --pidfile PATH [START OPTIONS] -- PROGRAM [ARG...]",
      "Start PROGRAM as a daemon under a supervisor that holds the pidfile's lock. Returns only\n"
      "once the payload was executed (with --notify: once it sent READY=1); on failure prints\n"
@@ -228,12 +248,13 @@ constexpr std::array<CommandInfo, 7> kCommands = {{
      "(SIGKILL follows after --timeout); HUP (which also reopens --stdout/--stderr), QUIT,\n"
      "USR1 and USR2 go to the payload. Readiness goes on to an outer $NOTIFY_SOCKET."},
     {Command::stop, "stop", "stop --pidfile PATH [--timeout SECONDS] [--signal NAME]",
-     "Signal the payload's process group (TERM by default), wait until the daemon is gone,\n"
-     "SIGKILL whatever remains after --timeout, remove the pidfile. A daemon that does not\n"
-     "run is not an error."},
+     "Signal the payload's process group (the daemon's --stop-signal, TERM by default), wait\n"
+     "until the daemon is gone, SIGKILL whatever the payload started after --timeout (and say\n"
+     "so), remove the pidfile. A payload that outlived a killed supervisor is found and\n"
+     "stopped too. A daemon that does not run is not an error."},
     {Command::restart, "restart",
      "restart --pidfile PATH [START OPTIONS] [--timeout SECONDS] -- PROGRAM [ARG...]",
-     "stop, then start."},
+     "Stop (the daemon's --stop-signal, SIGKILL after --timeout), then start."},
     {Command::reload, "reload", "reload --pidfile PATH [--timeout SECONDS]",
      "Send SIGHUP: the supervisor reopens --stdout/--stderr and passes SIGHUP on. With\n"
      "--reload-notify, waits until the payload confirmed. Exit 7 if not running."},
@@ -241,9 +262,13 @@ constexpr std::array<CommandInfo, 7> kCommands = {{
      "Reopen the --stdout/--stderr files and signal nothing else (for logrotate's\n"
      "postrotate). Exit 7 if not running."},
     {Command::status, "status", "status --pidfile PATH [--json]",
-     "Exit 0 if running, 1 if dead with the pidfile left (and why), 3 if not running, 4 if\n"
-     "unknown. Also prints the payload's command line, uptime, memory, last STATUS= line,\n"
-     "restart count and the last lines of its log."},
+     "Exit 0 while a payload runs, 150 while the supervisor waits to respawn it, 1 if dead\n"
+     "with the pidfile left (and why), 3 if not running, 4 if unknown. Also prints the\n"
+     "payload's command, uptime, memory, last STATUS= line, restart count and the last\n"
+     "lines of its log."},
+    {Command::signal, "signal", "signal --pidfile PATH --signal NAME [--group]",
+     "Send NAME to the running payload (with --group, to its process group), never to its\n"
+     "supervisor. Exit 7 when no payload runs (also while one waits to be respawned)."},
 }};
 
 Error usage_error(std::string text) {
@@ -265,7 +290,7 @@ std::string usage(Command c) {
   std::string u = "Usage: daemonkit ";
   for (const auto& info : kCommands)
     if (info.command == c) return u + std::string(info.synopsis);
-  return u + "start|run|stop|restart|reload|reopen|status [OPTIONS] [-- PROGRAM [ARG...]]";
+  return u + "start|run|stop|restart|reload|reopen|status|signal [OPTIONS] [-- PROGRAM [ARG...]]";
 }
 
 std::string help(Command c) {
@@ -297,7 +322,7 @@ std::string help(Command c) {
   h += "\nExit status (LSB): 0 success (also start of a running daemon, stop of a stopped one;\n"
        "status: running), 1 failure (status: dead, pidfile remains), 2 usage, 3 not running\n"
        "(status), 4 insufficient privilege (status: unknown), 5 program not installed,\n"
-       "7 reload/reopen of a daemon that is not running.\n";
+       "7 reload/reopen/signal of a daemon that is not running; status: 150 restarting.\n";
   return h;
 }
 
@@ -376,6 +401,10 @@ Result<Options> parse_command_line(const std::vector<std::string_view>& args) {
     return fail(usage_error("--no-respawn-on needs --respawn"));
   if (given("--log-keep") && !given("--log-max-size"))
     return fail(usage_error("--log-keep needs --log-max-size"));
+  if (given("--ready-after") && o.notify)
+    return fail(usage_error("--ready-after cannot be combined with --notify (READY=1 says it)"));
+  if (o.command == Command::signal && !given("--signal"))
+    return fail(usage_error("signal needs --signal NAME"));
   if (o.syslog_tag && (o.stdout_path || o.stderr_path || o.log_max_size))
     return fail(
         usage_error("--syslog cannot be combined with --stdout, --stderr or --log-max-size"));

@@ -21,7 +21,7 @@
 
 namespace dkcli {
 
-enum class Command { none, start, run, stop, restart, reload, reopen, status };
+enum class Command { none, start, run, stop, restart, reload, reopen, status, signal };
 
 struct Options {
   Command command = Command::none;
@@ -42,6 +42,7 @@ struct Options {
   bool clear_env = false;
   bool notify = false;
   std::chrono::milliseconds ready_timeout = std::chrono::seconds(30);
+  std::optional<std::chrono::milliseconds> ready_after;
   bool respawn = false;
   std::optional<unsigned> max_restarts;
   std::vector<int> no_respawn_on;
@@ -53,8 +54,10 @@ struct Options {
   bool no_new_privs = false;
   std::optional<std::filesystem::path> chroot;
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
-  int stop_signal = SIGTERM;
-  bool json = false;  // status --json
+  int payload_stop_signal = SIGTERM;  // --stop-signal (START OPTION)
+  std::optional<int> stop_signal;     // stop --signal, signal --signal
+  bool group = false;                 // signal --group
+  bool json = false;                  // status --json
 
   std::vector<std::string> program;  // PROGRAM ARG...
 

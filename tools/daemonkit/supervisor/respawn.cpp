@@ -30,6 +30,7 @@ RespawnPolicy::Decision RespawnPolicy::on_exit(int wait_status, Clock::time_poin
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(ended - *streak_start_).count();
     d.why_not = "gave up after " + std::to_string(quick_in_a_row_) + " restarts in " +
                 std::to_string(secs) + " s";
+    d.gave_up = true;
     return d;
   }
   d.restart = true;

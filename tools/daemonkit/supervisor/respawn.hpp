@@ -27,7 +27,8 @@ class RespawnPolicy {
   struct Decision {
     bool restart = false;
     std::chrono::milliseconds delay{0};
-    std::string why_not;  // when !restart: "gave up after 5 restarts in 12 s", ...
+    std::string why_not;   // when !restart: "gave up after 5 restarts in 12 s", ...
+    bool gave_up = false;  // --max-restarts ran out (an ending, whatever the last status)
   };
 
   // A run that began at `started` ended at `ended` with `wait_status`.

@@ -11,13 +11,15 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 
+#include "daemonkit/cgroup.hpp"
 #include "daemonkit/control.hpp"
 #include "daemonkit/notify.hpp"
 #include "daemonkit/output.hpp"
 #include "daemonkit/spawn.hpp"
+#include "supervisor/leftovers.hpp"
 #include "supervisor/respawn.hpp"
+#include "supervisor/state_file.hpp"
 
 namespace dkcli {
 
@@ -27,19 +29,6 @@ using daemonkit::Result;
 using daemonkit::UniqueFd;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-std::filesystem::path state_path(const std::filesystem::path& pidfile) {
-  // PIDFILE.state, unless that name would pass NAME_MAX: then a shortened
-  // name that a hash of the full one keeps distinct.
-  std::string name = pidfile.filename().string() + ".state";
-  if (name.size() > 255) {
-    char hash[17];
-    std::snprintf(hash, sizeof hash, "%016zx",
-                  std::hash<std::string>{}(pidfile.filename().string()));
-    name = pidfile.filename().string().substr(0, 200) + "-" + hash + ".state";
-  }
-  return pidfile.parent_path() / name;
-}
 
 namespace {
 
@@ -106,7 +95,19 @@ class Supervisor {
         hub_(hub),
         daemon_(daemon),
         pidfile_(pidfile),
-        policy_(opt_.max_restarts, opt_.no_respawn_on) {}
+        policy_(opt_.max_restarts, opt_.no_respawn_on) {
+    record_.supervisor = ::getpid();
+    record_.command = opt_.program;
+    record_.stop_signal = opt_.payload_stop_signal;
+    if (opt_.stdout_path)
+      record_.log = opt_.stdout_path->string();
+    else if (opt_.stderr_path)
+      record_.log = opt_.stderr_path->string();
+    if (plan_.credentials) {
+      record_.uid = plan_.credentials->uid;
+      record_.gid = plan_.credentials->gid;
+    }
+  }
 
   int run();
 
@@ -127,8 +128,16 @@ class Supervisor {
   void fail_start(const Error& e);
   void finish(const std::string& reason, bool clean);
   void say(Level level, const std::string& text);
-  void write_state();
-  void store_state(const std::string& text);
+  // One line on run's standard error and in the captured log (or syslog).
+  void say_everywhere(Level level, const std::string& text);
+  // Rewrites the record beside the pidfile (in `phase`); a failure is logged.
+  void save(DaemonRecord::Phase phase);
+  // Once the payload has exited: freezes, names and kills what it left,
+  // reaps the payload (its wait status is returned) and then the rest.
+  int sweep();
+  // The stop timeout (or the watchdog's grace) ran out: SIGKILL it all.
+  void kill_everything();
+  void end_predecessor();
   enum class Lineage { payload, stranger, gone };
   // Where `sender` comes from: the payload's tree, elsewhere, or nowhere
   // any more (no such process).
@@ -151,16 +160,24 @@ class Supervisor {
   std::vector<std::string> env_;
 
   std::optional<daemonkit::Child> payload_;
+  std::optional<daemonkit::Cgroup> cgroup_;  // the payload's own, where the machine allows
   Clock::time_point payload_started_{};
   bool ready_ = false;  // the caller (or outer manager) was told
   std::optional<Clock::time_point> ready_deadline_;
+  std::optional<Clock::time_point> ready_after_at_;  // --ready-after
   bool stopping_ = false;
+  int stop_signal_sent_ = SIGTERM;
+  std::chrono::milliseconds stop_timeout_{0};
+  std::vector<pid_t> stop_requesters_;  // `daemonkit stop`s to tell what happened
+  DaemonRecord record_;
+  std::string record_error_;                  // the last failure to save it, logged once
   std::optional<Clock::time_point> kill_at_;  // SIGKILL the group (stop timeout, watchdog)
   std::optional<Clock::time_point> respawn_at_;
   std::optional<Clock::time_point> watchdog_at_;
   bool watchdog_fired_ = false;
   RespawnPolicy policy_;
   std::string last_status_;  // STATUS= from the payload
+  std::string last_exit_;    // how the last payload ended (while restarting)
   struct PendingReload {
     pid_t requester = 0;
     int id = 0;
@@ -170,6 +187,7 @@ class Supervisor {
   void answer_reloads(const std::string& text);
   std::vector<std::string> end_children();
   bool done_ = false;
+  bool gave_up_ = false;
   int exit_code_ = 0;
 };
 
@@ -179,6 +197,12 @@ void Supervisor::say(Level level, const std::string& text) {
     (void)!::write(2, line.data(), line.size());
     return;
   }
+  say_everywhere(level, text);
+}
+
+void Supervisor::say_everywhere(Level level, const std::string& text) {
+  const std::string line = "daemonkit: " + text + "\n";
+  if (plan_.foreground) (void)!::write(2, line.data(), line.size());
   if (syslog_) {
     (void)syslog_->send(level, ::getpid(), line);
   } else if (Capture* c = err_ ? &*err_ : (out_ ? &*out_ : nullptr); c && c->file) {
@@ -268,7 +292,26 @@ Result<void> Supervisor::set_up() {
     if (opt_.watchdog)
       env_.push_back("WATCHDOG_USEC=" + std::to_string(opt_.watchdog->count() * 1000));
   }
+  end_predecessor();
+  // A cgroup of the payload's own, named after us; without one (no v2
+  // hierarchy we may write to) the process tree is what we sweep.
+  cgroup_ = daemonkit::Cgroup::create("daemonkit-" + std::to_string(::getpid()));
+  if (cgroup_) {
+    record_.cgroup = cgroup_->path();
+    cgroup_->remove_stale_siblings("daemonkit-");
+  }
   return {};
+}
+
+// A supervisor before us was killed (we hold the lock now, so it is gone)
+// and may have left its payload running: end it before ours starts, so two
+// never run.
+void Supervisor::end_predecessor() {
+  if (opt_.pidfile.empty()) return;
+  auto old = read_record(opt_.pidfile);
+  if (!old || old->supervisor == ::getpid()) return;
+  const std::string said = end_leftovers(*old, opt_.timeout);
+  if (!said.empty()) say_everywhere(Level::warning, said);
 }
 
 Result<void> Supervisor::start_payload() {
@@ -292,6 +335,7 @@ Result<void> Supervisor::start_payload() {
   s.no_new_privs = opt_.no_new_privs;
   s.take_terminal = plan_.foreground;
   if (opt_.watchdog) s.pid_variable = "WATCHDOG_PID";
+  if (cgroup_) s.cgroup_procs = cgroup_->procs_fd();
   auto child = daemonkit::spawn(s);
   if (!child) return daemonkit::fail(std::move(child).error());
   payload_.emplace(std::move(*child));
@@ -299,6 +343,12 @@ Result<void> Supervisor::start_payload() {
   watchdog_fired_ = false;
   kill_at_.reset();
   watchdog_at_.reset();
+  // Its identity for whoever finds it after us: pid and start time. It is
+  // our unreaped child, so the pid is still its own.
+  auto st = daemonkit::read_proc_stat(payload_->pid);
+  record_.payload = payload_->pid;
+  record_.payload_start_ticks = st ? st->start_ticks : 0;
+  save(ready_ ? DaemonRecord::Phase::running : DaemonRecord::Phase::starting);
   return {};
 }
 
@@ -306,8 +356,9 @@ void Supervisor::report_ready() {
   if (ready_) return;
   ready_ = true;
   ready_deadline_.reset();
+  ready_after_at_.reset();
   if (opt_.watchdog) watchdog_at_ = Clock::now() + *opt_.watchdog;
-  write_state();  // before `start` returns: reload and status read it
+  save(DaemonRecord::Phase::running);  // before `start` returns: start and status read it
   if (daemon_ != nullptr) daemon_->ready();
   if (!plan_.outer_notify.empty())
     (void)daemonkit::notify_to(plan_.outer_notify,
@@ -316,12 +367,18 @@ void Supervisor::report_ready() {
 
 void Supervisor::fail_start(const Error& e) {
   if (payload_) {
-    (void)daemonkit::signal_group(*payload_, SIGKILL);
+    kill_everything();
     (void)payload_->handle.wait_for_exit(std::chrono::seconds(5));
     (void)daemonkit::try_reap(*payload_);
     payload_.reset();
   }
   end_children();
+  if (cgroup_) {
+    (void)cgroup_->kill_all();
+    (void)cgroup_->wait_until_empty(std::chrono::seconds(5));
+    (void)cgroup_->remove();
+    cgroup_.reset();
+  }
   if (daemon_ != nullptr) {
     daemon_->fail(e);  // removes the pidfile first
     pidfile_.reset();
@@ -330,61 +387,62 @@ void Supervisor::fail_start(const Error& e) {
     if (pidfile_) (void)pidfile_->remove();
     pidfile_.reset();
   }
-  std::error_code ec;
-  if (!opt_.pidfile.empty()) std::filesystem::remove(state_path(opt_.pidfile), ec);
+  if (!opt_.pidfile.empty()) remove_record(opt_.pidfile);
   exit_code_ = static_cast<int>(daemonkit::exit_code_for(e));
   if (plan_.foreground && e.kind == daemonkit::ErrorKind::failure) exit_code_ = 1;
   done_ = true;
 }
 
-void Supervisor::write_state() {
+void Supervisor::save(DaemonRecord::Phase phase) {
   if (opt_.pidfile.empty()) return;
-  std::string text = "pid=" + std::to_string(::getpid()) + "\n";
-  if (payload_) text += "payload=" + std::to_string(payload_->pid) + "\n";
-  text += "restarts=" + std::to_string(policy_.restarts()) + "\n";
-  text += std::string("reload_notify=") + (opt_.reload_notify ? "1" : "0") + "\n";
-  if (!last_status_.empty()) text += "status=" + last_status_ + "\n";
-  if (opt_.stdout_path)
-    text += "log=" + opt_.stdout_path->string() + "\n";
-  else if (opt_.stderr_path)
-    text += "log=" + opt_.stderr_path->string() + "\n";
-  store_state(text);
-}
-
-// Replaces the state file at once (write a temporary, rename it over), so
-// that `status` and `reload` never read half of it.
-void Supervisor::store_state(const std::string& text) {
-  if (opt_.pidfile.empty()) return;
-  const auto path = state_path(opt_.pidfile);
-  const std::string tmp = path.string() + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!fd) return;
-  (void)!::write(fd.get(), text.data(), text.size());
-  fd.reset();
-  (void)::rename(tmp.c_str(), path.c_str());
+  record_.phase = phase;
+  record_.restarts = policy_.restarts();
+  record_.status = last_status_;
+  if (phase == DaemonRecord::Phase::restarting || phase == DaemonRecord::Phase::ended) {
+    record_.payload = 0;
+    record_.payload_start_ticks = 0;
+  }
+  if (phase != DaemonRecord::Phase::restarting) {
+    record_.last_exit.clear();
+    record_.next_start_ms = 0;
+  }
+  if (auto r = write_record(opt_.pidfile, record_); !r) {
+    // Said once per cause: a full disk must not fill the log with it.
+    const std::string why = r.error().message();
+    if (why != record_error_)
+      say_everywhere(Level::err, "cannot record the daemon's state: " + why);
+    record_error_ = why;
+  } else {
+    record_error_.clear();
+  }
 }
 
 void Supervisor::finish(const std::string& reason, bool clean) {
   done_ = true;
   end_children();
+  if (cgroup_) {
+    (void)cgroup_->kill_all();
+    (void)cgroup_->wait_until_empty(std::chrono::seconds(5));
+    if (auto r = cgroup_->remove(); !r) say(Level::warning, r.error().message());
+    cgroup_.reset();
+    record_.cgroup.clear();
+  }
   // Under `run` the exit status says it already; only the supervisor's own
   // decisions (gave up, watchdog) are news there.
-  if (!clean &&
-      (!plan_.foreground || reason.rfind("gave up", 0) == 0 || reason == "watchdog timeout"))
+  if (!clean && (!plan_.foreground || gave_up_ || reason == "watchdog timeout"))
     say(Level::err, reason);
-  std::error_code ec;
-  const auto state = opt_.pidfile.empty() ? std::filesystem::path() : state_path(opt_.pidfile);
   if (clean || plan_.foreground) {
     // `run` always removes its pidfile: its exit status tells the rest.
     if (pidfile_) {
       if (auto r = pidfile_->remove(); !r) say(Level::err, r.error().message());
       pidfile_.reset();
     }
-    if (!state.empty()) std::filesystem::remove(state, ec);
+    if (!opt_.pidfile.empty()) remove_record(opt_.pidfile);
     return;
   }
   // Leave the pidfile (unlocked once we exit) and say why, for `status`.
-  store_state("ended=" + reason + "\nrestarts=" + std::to_string(policy_.restarts()) + "\n");
+  record_.ended = reason;
+  save(DaemonRecord::Phase::ended);
   pidfile_.reset();  // releases the lock, keeps the file
 }
 
@@ -443,7 +501,7 @@ void Supervisor::drain_notify() {
     auto m = daemonkit::parse_notify((*d)->text);
     if (m.status) {
       last_status_ = *m.status;
-      if (ready_) write_state();
+      if (ready_) save(DaemonRecord::Phase::running);
     }
     if (m.watchdog && opt_.watchdog && ready_ && !watchdog_fired_)
       watchdog_at_ = Clock::now() + *opt_.watchdog;
@@ -509,35 +567,85 @@ void Supervisor::reopen_outputs() {
 
 void Supervisor::answer_reloads(const std::string& text) {
   for (const auto& r : reloads_)
-    (void)daemonkit::notify_to(daemonkit::reload_reply_address(r.requester, r.id), text);
+    (void)daemonkit::notify_to(daemonkit::reply_address(r.requester, r.id), text);
   reloads_.clear();
   reloading_ = false;
 }
 
-// What is left of our children once the payload is gone: descendants of it
-// that left its group and came back to us as orphans (we are a subreaper).
-// Nothing of a payload may outlive it. Returns what it killed, as
-// "PID (PROGRAM)".
+// What is left of our children once the payload is gone and swept:
+// descendants of it that came back to us as orphans (we are a subreaper)
+// and are on their way out. Reaps them until none is left.
 std::vector<std::string> Supervisor::end_children() {
-  std::vector<pid_t> killed;
   std::vector<std::string> names;
-  // Killing one may hand us its children (we are their subreaper): keep
-  // going until none is left.
   const auto deadline = Clock::now() + std::chrono::seconds(5);
   for (;;) {
     (void)daemonkit::reap_others(0);
-    auto children = daemonkit::child_processes(::getpid());
-    if (children.empty() || Clock::now() >= deadline) break;
-    for (pid_t child : children) {
-      if (std::find(killed.begin(), killed.end(), child) != killed.end()) continue;
-      const auto command = daemonkit::read_process_info(child).command;  // while it lives
-      if (::kill(child, SIGKILL) < 0) continue;
-      killed.push_back(child);
-      names.push_back(std::to_string(child) + (command.empty() ? "" : " (" + command[0] + ")"));
+    auto left = daemonkit::stop_descendants(::getpid());
+    if (left.empty() || Clock::now() >= deadline) break;
+    for (auto& d : left) {
+      if (auto sent = d.process.send_signal(SIGKILL); sent && *sent)
+        names.push_back(std::to_string(d.process.pid()) + " (" + d.name + ")");
     }
-    ::usleep(2000);
+    // Killed; they reach us as zombies within moments.
+    for (auto& d : left) (void)d.process.wait_for_exit(std::chrono::milliseconds(100));
   }
   return names;
+}
+
+void Supervisor::kill_everything() {
+  if (!payload_) return;
+  // Stop the tree first (nothing forks meanwhile), then kill it all: the
+  // group (while the payload is unreaped, its id is ours), the payload
+  // itself (it may have left its group) and every descendant, wherever
+  // it moved to; then the cgroup, which nothing can leave.
+  auto tree = daemonkit::stop_descendants(::getpid());
+  (void)daemonkit::signal_group(*payload_, SIGKILL);
+  (void)payload_->handle.send_signal(SIGKILL);
+  for (auto& d : tree) (void)d.process.send_signal(SIGKILL);
+  if (cgroup_) (void)cgroup_->kill_all();
+}
+
+int Supervisor::sweep() {
+  // The payload is a zombie we have not reaped: its pid (the group's id)
+  // is still ours. Freeze what it left, wherever it moved, and look at it
+  // before anything dies, so that what we say is what was there.
+  const pid_t payload = payload_->pid;
+  auto left = daemonkit::stop_descendants(::getpid(), payload);
+  bool outside = false;
+  std::string which;
+  for (const auto& d : left) {
+    outside = outside || d.pgid != payload;
+    which += (which.empty() ? "" : ", ") + std::to_string(d.process.pid()) + " (" + d.name + ")";
+  }
+  (void)::kill(-payload, SIGKILL);
+  for (auto& d : left) (void)d.process.send_signal(SIGKILL);
+  if (cgroup_) (void)cgroup_->kill_all();
+  (void)payload_->handle.wait_for_exit(std::chrono::seconds(5));
+  auto status = daemonkit::try_reap(*payload_);
+  const int ws = status && *status ? **status : 0;
+  if (!daemonkit::wait_for_group_gone(payload, std::chrono::seconds(5)))
+    say(Level::err, "processes of group " + std::to_string(payload) + " survived SIGKILL");
+  // Orphans among them come back to us as their parents die.
+  auto more = end_children();
+  if (cgroup_ && !cgroup_->wait_until_empty(std::chrono::seconds(5)))
+    say(Level::err, "processes of cgroup " + cgroup_->path() + " survived SIGKILL");
+  size_t n = left.size();
+  for (const auto& name : more)
+    if (which.find(name) == std::string::npos) {
+      which += (which.empty() ? "" : ", ") + name;
+      ++n;
+    }
+  if (which.empty()) return ws;
+  if (outside)
+    say(Level::warning, opt_.program[0] +
+                            " daemonized itself: it exited while a process it "
+                            "forked lived on outside its process group; killed " +
+                            std::to_string(n) + " processes: " + which +
+                            ". A payload must run in the foreground");
+  else
+    say(Level::warning,
+        "killed " + std::to_string(n) + " processes the payload left behind: " + which);
+  return ws;
 }
 
 void Supervisor::forward(int signo) {
@@ -551,41 +659,29 @@ void Supervisor::begin_stop(const daemonkit::StopRequest& request) {
   stopping_ = true;
   respawn_at_.reset();
   watchdog_at_.reset();
+  ready_after_at_.reset();
+  stop_signal_sent_ = request.signal == 0 ? opt_.payload_stop_signal : request.signal;
+  stop_timeout_ = request.timeout;
   if (!payload_) {  // between two runs (respawn): as if the payload got it
-    exit_code_ = 128 + request.signal;
+    exit_code_ = 128 + stop_signal_sent_;
     finish("", true);
     return;
   }
-  (void)daemonkit::signal_group(*payload_, request.signal);
+  // The group, and the payload itself in case it left the group.
+  (void)daemonkit::signal_group(*payload_, stop_signal_sent_);
+  (void)payload_->handle.send_signal(stop_signal_sent_);
   // A stopped group would never see the signal (as systemd does).
-  if (request.signal != SIGKILL && request.signal != SIGCONT)
+  if (stop_signal_sent_ != SIGKILL && stop_signal_sent_ != SIGCONT) {
     (void)daemonkit::signal_group(*payload_, SIGCONT);
+    (void)payload_->handle.send_signal(SIGCONT);
+  }
   kill_at_ = Clock::now() + request.timeout;
 }
 
 void Supervisor::on_payload_exit() {
   if (out_) drain(*out_, false);
   if (err_) drain(*err_, false);
-  // Its pid, the group's id, is still ours until we reap: sweep the group
-  // now, so nothing the payload forked outlives it. As a subreaper we get
-  // its orphans back and wait until the last of them is gone.
-  const pid_t pgid = payload_->pid;
-  (void)daemonkit::signal_group(*payload_, SIGKILL);
-  auto status = daemonkit::try_reap(*payload_);
-  int ws = status && *status ? **status : 0;
-  if (!daemonkit::wait_for_group_gone(pgid, std::chrono::seconds(5)))
-    say(Level::err, "processes of group " + std::to_string(pgid) + " survived SIGKILL");
-  // What left the group (a payload that put itself in the background:
-  // fork, setsid) came back to us when its parent exited. It goes with the
-  // payload too, now rather than at stop: a respawned payload must start
-  // alone, and the daemon ends with its payload.
-  if (auto left = end_children(); !left.empty()) {
-    std::string which;
-    for (const auto& name : left) which += (which.empty() ? "" : ", ") + name;
-    say(Level::warning, opt_.program[0] + " left " + std::to_string(left.size()) +
-                            " process(es) running outside its process group; killed: " + which +
-                            ". A payload must run in the foreground, not daemonize itself");
-  }
+  const int ws = sweep();
   const auto started = payload_started_;
   if (out_) drain(*out_, true);
   if (err_) drain(*err_, true);
@@ -607,6 +703,7 @@ void Supervisor::on_payload_exit() {
     if (plan_.foreground) exit_code_ = 1;
     return;
   }
+  bool clean = !watchdog_fired_ && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
   if (opt_.respawn) {
     auto d = policy_.on_exit(watchdog_fired_ ? SIGABRT : ws, started, Clock::now());
     if (d.restart) {
@@ -614,19 +711,28 @@ void Supervisor::on_payload_exit() {
                               std::to_string(d.delay.count()) + " ms (restart " +
                               std::to_string(policy_.restarts() + 1) + ")");
       respawn_at_ = Clock::now() + d.delay;
-      write_state();
+      record_.last_exit = how;
+      record_.next_start_ms = std::chrono::duration_cast<milliseconds>(
+                                  (std::chrono::system_clock::now() + d.delay).time_since_epoch())
+                                  .count();
+      save(DaemonRecord::Phase::restarting);
       return;
     }
     how = d.why_not;
+    // Giving up is an ending to report, whatever the last run's status.
+    if (d.gave_up) {
+      gave_up_ = true;
+      clean = false;
+    }
   }
   exit_code_ = daemonkit::exit_code_of(ws);
-  const bool clean = !watchdog_fired_ && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+  if (gave_up_ && exit_code_ == 0) exit_code_ = 1;
   finish(how, clean);
 }
 
 int Supervisor::poll_timeout() const {
   std::optional<Clock::time_point> next;
-  for (const auto& t : {ready_deadline_, kill_at_, respawn_at_, watchdog_at_})
+  for (const auto& t : {ready_deadline_, ready_after_at_, kill_at_, respawn_at_, watchdog_at_})
     if (t && (!next || *t < *next)) next = t;
   if (!next) return -1;  // idle: sleep until something happens
   auto ms = std::chrono::ceil<milliseconds>(*next - Clock::now()).count();
@@ -643,16 +749,15 @@ void Supervisor::handle_signals_and_io() {
 
   const auto now = Clock::now();
   if (done_) return;
+  if (ready_after_at_ && now >= *ready_after_at_ && payload_) report_ready();
   if (ready_deadline_ && now >= *ready_deadline_ && payload_) {
     ready_deadline_.reset();
-    const pid_t pgid = payload_->pid;
-    (void)daemonkit::signal_group(*payload_, SIGKILL);
+    kill_everything();
     (void)payload_->handle.wait_for_exit(std::chrono::seconds(5));
     if (out_) drain(*out_, true);
     if (err_) drain(*err_, true);
-    (void)daemonkit::try_reap(*payload_);
+    (void)sweep();
     payload_.reset();
-    (void)daemonkit::wait_for_group_gone(pgid, std::chrono::seconds(5));
     fail_start(Error::because("start", opt_.program[0],
                               "not ready within " + daemonkit::format_seconds(opt_.ready_timeout) +
                                   " s (no READY=1); it was killed"));
@@ -668,17 +773,25 @@ void Supervisor::handle_signals_and_io() {
   }
   if (kill_at_ && now >= *kill_at_ && payload_) {
     kill_at_.reset();
-    (void)daemonkit::signal_group(*payload_, SIGKILL);
+    if (stopping_) {
+      const std::string line = "payload (pid " + std::to_string(payload_->pid) +
+                               ") did not exit within " + daemonkit::format_seconds(stop_timeout_) +
+                               " s after " + daemonkit::signal_name(stop_signal_sent_) +
+                               "; sent SIGKILL";
+      say_everywhere(Level::err, line);
+      for (pid_t requester : stop_requesters_)
+        (void)daemonkit::notify_to(daemonkit::reply_address(requester, 0), "note: " + line);
+    }
+    kill_everything();
   }
   if (respawn_at_ && now >= *respawn_at_ && !payload_) {
     respawn_at_.reset();
+    policy_.restarted();
     if (auto r = start_payload(); !r) {
       exit_code_ = 1;
       finish("cannot restart: " + r.error().message(), false);
       return;
     }
-    policy_.restarted();
-    write_state();
   }
 }
 
@@ -706,8 +819,11 @@ int Supervisor::run() {
   // Signals first: what arrives from now on is handled by the loop.
   auto stop_from = [this](const daemonkit::SignalEvent& e) {
     auto req = daemonkit::decode_stop_request(e.code, e.value);
+    if (req) stop_requesters_.push_back(e.sender);
     daemonkit::StopRequest r;
-    r.signal = e.signo;
+    // A plain SIGTERM (run's manager, kill) means "stop": the daemon's own
+    // stop signal; SIGINT stays SIGINT.
+    r.signal = e.signo == SIGTERM ? 0 : e.signo;
     r.timeout = opt_.timeout;
     begin_stop(req ? *req : r);
   };
@@ -734,6 +850,21 @@ int Supervisor::run() {
   });
   for (int s : {SIGQUIT, SIGUSR1, SIGUSR2})
     hub_.on_signal(s, [this, s](const auto&) { forward(s); });
+  hub_.on_signal(daemonkit::signal_request_signal(), [this](const daemonkit::SignalEvent& e) {
+    auto req = daemonkit::decode_signal_request(e.code, e.value);
+    if (!req) return;
+    const auto to = daemonkit::reply_address(e.sender, req->id);
+    if (!payload_ || payload_->handle.has_exited()) {
+      (void)daemonkit::notify_to(to, "not running: " + opt_.program[0] +
+                                         (stopping_ ? " is stopping" : " waits to be respawned"));
+      return;
+    }
+    auto sent = req->group ? daemonkit::signal_group(*payload_, req->signo)
+                           : payload_->handle.send_signal(req->signo);
+    (void)daemonkit::notify_to(to, !sent   ? "failed: " + sent.error().message()
+                                   : *sent ? std::string("ok")
+                                           : "not running: " + opt_.program[0] + " has exited");
+  });
   hub_.on_signal(SIGCHLD, [](const auto&) {});  // the loop reaps, payload first
 
   if (auto r = set_up(); !r) {
@@ -746,6 +877,8 @@ int Supervisor::run() {
   }
   if (opt_.notify)
     ready_deadline_ = Clock::now() + opt_.ready_timeout;
+  else if (opt_.ready_after && opt_.ready_after->count() > 0)
+    ready_after_at_ = Clock::now() + *opt_.ready_after;
   else
     report_ready();  // executed: that is "up" without --notify
   loop();

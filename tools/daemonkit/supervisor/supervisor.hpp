@@ -3,8 +3,10 @@
 //
 // It holds the pidfile's lock (so the kernel's answer to "who runs?" is
 // always the supervisor, alive exactly as long as the daemon), starts the
-// payload in a process group of its own with SIGKILL as its parent-death
-// signal, captures and rotates its output, listens for sd_notify messages,
+// payload in a process group (and, where it may, a cgroup) of its own with
+// SIGKILL as its parent-death signal, records it beside the pidfile
+// (state_file.hpp), ends what a killed predecessor left (leftovers.hpp),
+// captures and rotates its output, listens for sd_notify messages,
 // respawns it with backoff, passes signals on, and sweeps the payload's
 // group with SIGKILL once the payload is gone, so nothing it forked outlives
 // the daemon. One poll loop; no timer is armed unless something is pending,
@@ -20,6 +22,7 @@
 #include "daemonkit/pidfile.hpp"
 #include "daemonkit/signals.hpp"
 #include "options.hpp"
+#include "supervisor/state_file.hpp"
 
 namespace dkcli {
 
@@ -32,10 +35,6 @@ struct Plan {
   bool foreground = false;       // `run`
   std::string outer_notify;      // `run`: the $NOTIFY_SOCKET we report to, if any
 };
-
-// The state file beside the pidfile (PIDFILE.state) that tells `status` why
-// a daemon ended, and what it last reported.
-std::filesystem::path state_path(const std::filesystem::path& pidfile);
 
 // Supervises until the daemon ends. `daemon` is the detach() channel
 // (nullptr under `run`); `pidfile` the locked pidfile, if any. Returns the

@@ -1,0 +1,237 @@
+#include "supervisor/state_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+
+#include "daemonkit/fd.hpp"
+#include "daemonkit/parse.hpp"
+
+namespace dkcli {
+
+using daemonkit::Error;
+
+namespace {
+
+constexpr size_t kMaxRecordBytes = size_t{256} << 10;
+constexpr size_t kMaxArguments = 4096;
+
+// Backslash escapes: "\\", "\n", and "\xHH" for every other byte below 0x20
+// and DEL. Everything else, UTF-8 or not, is kept as it is.
+void append_encoded(std::string& out, std::string_view value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The inverse of append_encoded; a malformed escape is kept as it stands.
+std::string decoded(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '\\' || i + 1 >= in.size()) {
+      out += in[i];
+      continue;
+    }
+    const char e = in[i + 1];
+    if (e == '\\') {
+      out += '\\';
+      ++i;
+    } else if (e == 'n') {
+      out += '\n';
+      ++i;
+    } else if (e == 'x' && i + 3 < in.size() && hex_digit(in[i + 2]) >= 0 &&
+               hex_digit(in[i + 3]) >= 0) {
+      out += static_cast<char>(hex_digit(in[i + 2]) * 16 + hex_digit(in[i + 3]));
+      i += 3;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+template <class T>
+bool parse_number(std::string_view text, T& value) {
+  T v{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return false;
+  value = v;
+  return true;
+}
+
+void line(std::string& out, std::string_view key, std::string_view value) {
+  out += key;
+  out += '=';
+  append_encoded(out, value);
+  out += '\n';
+}
+
+}  // namespace
+
+std::string_view phase_name(DaemonRecord::Phase phase) {
+  switch (phase) {
+    case DaemonRecord::Phase::starting:
+      return "starting";
+    case DaemonRecord::Phase::running:
+      return "running";
+    case DaemonRecord::Phase::restarting:
+      return "restarting";
+    case DaemonRecord::Phase::ended:
+      break;
+  }
+  return "ended";
+}
+
+std::filesystem::path state_path(const std::filesystem::path& pidfile) {
+  // PIDFILE.state, unless that name would pass NAME_MAX: then a shortened
+  // name that a hash of the full one keeps distinct.
+  std::string name = pidfile.filename().string() + ".state";
+  if (name.size() > 255) {
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016zx",
+                  std::hash<std::string>{}(pidfile.filename().string()));
+    name = pidfile.filename().string().substr(0, 200) + "-" + hash + ".state";
+  }
+  return pidfile.parent_path() / name;
+}
+
+std::string encode_record(const DaemonRecord& r) {
+  std::string out;
+  line(out, "phase", phase_name(r.phase));
+  line(out, "pid", std::to_string(r.supervisor));
+  if (r.payload > 0) {
+    line(out, "payload", std::to_string(r.payload));
+    line(out, "payload_start", std::to_string(r.payload_start_ticks));
+  }
+  for (const auto& arg : r.command) line(out, "arg", arg);
+  line(out, "restarts", std::to_string(r.restarts));
+  line(out, "stop_signal", std::to_string(r.stop_signal));
+  if (!r.status.empty()) line(out, "status", r.status);
+  if (!r.log.empty()) line(out, "log", r.log);
+  if (r.uid) line(out, "uid", std::to_string(*r.uid));
+  if (r.gid) line(out, "gid", std::to_string(*r.gid));
+  if (!r.cgroup.empty()) line(out, "cgroup", r.cgroup);
+  if (!r.last_exit.empty()) line(out, "last_exit", r.last_exit);
+  if (r.next_start_ms > 0) line(out, "next_start_ms", std::to_string(r.next_start_ms));
+  if (!r.ended.empty()) line(out, "ended", r.ended);
+  return out;
+}
+
+std::optional<DaemonRecord> decode_record(std::string_view text) {
+  DaemonRecord r;
+  r.phase = DaemonRecord::Phase::ended;
+  bool have_phase = false;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    std::string_view l = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    const size_t eq = l.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = l.substr(0, eq);
+    const std::string value = decoded(l.substr(eq + 1));
+    if (key == "phase") {
+      for (auto p : {DaemonRecord::Phase::starting, DaemonRecord::Phase::running,
+                     DaemonRecord::Phase::restarting, DaemonRecord::Phase::ended})
+        if (value == phase_name(p)) {
+          r.phase = p;
+          have_phase = true;
+        }
+    } else if (key == "pid") {
+      (void)parse_number(value, r.supervisor);
+    } else if (key == "payload") {
+      (void)parse_number(value, r.payload);
+    } else if (key == "payload_start") {
+      (void)parse_number(value, r.payload_start_ticks);
+    } else if (key == "arg") {
+      if (r.command.size() < kMaxArguments) r.command.push_back(value);
+    } else if (key == "restarts") {
+      (void)parse_number(value, r.restarts);
+    } else if (key == "stop_signal") {
+      int s = 0;
+      if (parse_number(value, s) && s > 0 && s <= SIGRTMAX) r.stop_signal = s;
+    } else if (key == "status") {
+      r.status = value;
+    } else if (key == "log") {
+      r.log = value;
+    } else if (key == "uid") {
+      uid_t u = 0;
+      if (parse_number(value, u)) r.uid = u;
+    } else if (key == "gid") {
+      gid_t g = 0;
+      if (parse_number(value, g)) r.gid = g;
+    } else if (key == "cgroup") {
+      r.cgroup = value;
+    } else if (key == "last_exit") {
+      r.last_exit = value;
+    } else if (key == "next_start_ms") {
+      (void)parse_number(value, r.next_start_ms);
+    } else if (key == "ended") {
+      r.ended = value;
+    }
+  }
+  if (!have_phase || r.supervisor <= 1 || r.payload < 0) return std::nullopt;
+  if (r.payload == 1) r.payload = 0;
+  return r;
+}
+
+daemonkit::Result<void> write_record(const std::filesystem::path& pidfile,
+                                     const DaemonRecord& record) {
+  const auto path = state_path(pidfile);
+  const std::string text = encode_record(record);
+  // A temporary name that always fits (the record's own may be 255 bytes).
+  std::string tmp = (path.parent_path() / ".daemonkit-state.XXXXXX").string();
+  daemonkit::UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd)
+    return daemonkit::fail(
+        Error::from_errno(errno, "create a temporary file in", path.parent_path()));
+  auto undo = [&](int e, const char* op) {
+    ::unlink(tmp.c_str());
+    return daemonkit::fail(Error::from_errno(e, op, path));
+  };
+  // Readable by whoever may read the pidfile, as `status` must be.
+  if (::fchmod(fd.get(), 0644) < 0) return undo(errno, "chmod");
+  for (size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return undo(n < 0 ? errno : ENOSPC, "write");
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd.release()) < 0) return undo(errno, "write");
+  if (::rename(tmp.c_str(), path.c_str()) < 0) return undo(errno, "replace");
+  return {};
+}
+
+std::optional<DaemonRecord> read_record(const std::filesystem::path& pidfile) {
+  return decode_record(daemonkit::read_head(state_path(pidfile), kMaxRecordBytes));
+}
+
+void remove_record(const std::filesystem::path& pidfile) {
+  ::unlink(state_path(pidfile).c_str());
+}
+
+}  // namespace dkcli
