@@ -123,9 +123,16 @@ Holder await_holder(const std::filesystem::path& pidfile, const daemonkit::Daemo
   if (!st.supervisor) return Holder::ready;
   auto handle = daemonkit::Pidfd::open(st.pid);
   if (!handle) return Holder::ended;
+  // A supervisor records itself right after it took the lock; a record
+  // still missing after a second was deleted from outside: the daemon's
+  // lock is then all there is to go by.
+  const auto no_record_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (;;) {
     auto record = dkcli::read_record(pidfile);
     if (record && record->supervisor == st.pid && record->phase != DaemonRecord::Phase::starting)
+      return Holder::ready;
+    if ((!record || record->supervisor != st.pid) &&
+        std::chrono::steady_clock::now() >= no_record_until)
       return Holder::ready;
     if (std::chrono::steady_clock::now() >= deadline) return Holder::still_starting;
     // Wakes at once when the holder ends; looks at the record again every

@@ -309,6 +309,9 @@ Result<void> Supervisor::set_up() {
 void Supervisor::end_predecessor() {
   if (opt_.pidfile.empty()) return;
   auto old = read_record(opt_.pidfile);
+  // Recorded at once, so that a concurrent start sees a supervisor still
+  // starting, however long ending the old payload takes.
+  save(DaemonRecord::Phase::starting);
   if (!old || old->supervisor == ::getpid()) return;
   const std::string said = end_leftovers(*old, opt_.timeout);
   if (!said.empty()) say_everywhere(Level::warning, said);
