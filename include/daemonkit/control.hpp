@@ -20,6 +20,7 @@
 
 #include "daemonkit/error.hpp"
 #include "daemonkit/result.hpp"
+#include "daemonkit/text.hpp"  // json_string, escape_text: for what status shows
 
 namespace daemonkit {
 
@@ -126,9 +127,6 @@ ProcessInfo read_process_info(pid_t pid);
 
 // The last `count` lines of the file at `path` (reads at most its last 64 KiB).
 std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t count);
-
-// JSON string literal for `text` (quotes and escapes included).
-std::string json_string(std::string_view text);
 
 // The one place that maps errors and states to exit codes.
 ExitCode exit_code_for(const Error& error);
