@@ -10,6 +10,7 @@
 //   ignore-hup       ignore SIGHUP from now on
 //   hang             sleep forever
 //   mark=TEXT        nothing: a tag for tests to find this process by
+//   say=TEXT         write TEXT and a newline on stdout
 // Prints what it sees of its environment on stdout first.
 #include <signal.h>
 #include <sys/wait.h>
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
       }
     } else if (key == "ignore-hup") {
       ::signal(SIGHUP, SIG_IGN);
+    } else if (key == "say") {
+      std::printf("%s\n", value.c_str());
+      std::fflush(stdout);
     } else if (key == "hang") {
       for (;;) ::pause();
     }

@@ -18,6 +18,7 @@
 #include "daemonkit/pidfile.hpp"
 #include "daemonkit/signals.hpp"
 #include "daemonkit/spawn.hpp"
+#include "daemonkit/text.hpp"
 #include "options.hpp"
 #include "supervisor/supervisor.hpp"
 
@@ -91,13 +92,8 @@ daemonkit::Result<dkcli::Plan> make_plan(Options o, bool foreground) {
   return plan;
 }
 
-// Prints only printable text from the state file (it is the daemon's).
-std::string printable(std::string s) {
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return s;
-}
-
+// The state file's values, as written: they are the daemon's, so what is
+// printed of them goes through escape_text or json_string.
 std::map<std::string, std::string> read_state(const std::filesystem::path& pidfile) {
   std::map<std::string, std::string> m;
   const std::string text = daemonkit::read_head(dkcli::state_path(pidfile), size_t{64} << 10);
@@ -107,7 +103,7 @@ std::map<std::string, std::string> read_state(const std::filesystem::path& pidfi
     std::string_view line(text.data() + start, end - start);
     auto eq = line.find('=');
     if (eq != std::string_view::npos)
-      m[std::string(line.substr(0, eq))] = printable(std::string(line.substr(eq + 1, 512)));
+      m[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1, 512));
     start = end + 1;
   }
   return m;
@@ -341,7 +337,7 @@ int status(const Options& o) {
     if (!log.empty()) {
       j += ",\"log\":" + daemonkit::json_string(log) + ",\"log_tail\":[";
       for (size_t i = 0; i < tail.size(); ++i)
-        j += (i ? "," : "") + daemonkit::json_string(printable(tail[i]));
+        j += (i ? "," : "") + daemonkit::json_string(tail[i]);
       j += "]";
     }
     say(stdout, j + "}");
@@ -351,12 +347,13 @@ int status(const Options& o) {
   switch (st->state) {
     case daemonkit::RunState::running: {
       std::string line = "running (pid " + std::to_string(st->pid) + ")";
-      if (state.count("status")) line += ": " + state["status"];
+      if (state.count("status")) line += ": " + daemonkit::escape_text(state["status"]);
       say(stdout, line);
       break;
     }
     case daemonkit::RunState::dead_pidfile_remains: {
-      std::string why = state.count("ended") ? state["ended"] : "the daemon died";
+      std::string why =
+          state.count("ended") ? daemonkit::escape_text(state["ended"]) : "the daemon died";
       say(stdout, "dead (pid " + std::to_string(st->pid) + "), pidfile remains: " + why);
       break;
     }
@@ -366,17 +363,17 @@ int status(const Options& o) {
   }
   if (payload) {
     std::string cmd;
-    for (const auto& a : info.command) cmd += (cmd.empty() ? "" : " ") + printable(a);
+    for (const auto& a : info.command) cmd += (cmd.empty() ? "" : " ") + daemonkit::escape_text(a);
     say(stdout, "  payload: pid " + std::to_string(payload) + ": " + cmd);
     say(stdout, "  uptime:  " + human_duration(sup.uptime));
     say(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident (supervisor " +
                     std::to_string(sup.rss_kib) + " KiB)");
   }
   if (state.count("restarts") && state["restarts"] != "0")
-    say(stdout, "  restarts: " + state["restarts"]);
+    say(stdout, "  restarts: " + daemonkit::escape_text(state["restarts"]));
   if (!log.empty()) {
-    say(stdout, "  log:     " + log);
-    for (const auto& line : tail) say(stdout, "    " + printable(line));
+    say(stdout, "  log:     " + daemonkit::escape_text(log));
+    for (const auto& line : tail) say(stdout, "    " + daemonkit::escape_text(line));
   }
   return rc;
 }
