@@ -232,7 +232,14 @@ ProcessInfo read_process_info(pid_t pid) {
   ProcessInfo info;
   const std::string dir = "/proc/" + std::to_string(pid);
   auto slurp = [](const std::string& path) { return read_head(path, 1 << 20); };
-  const std::string cmdline = slurp(dir + "/cmdline");
+  // Arguments end in NULs. A process that retitles itself (redis, nginx,
+  // postgres: setproctitle) writes the title over its arguments and fills
+  // the rest of their space with NULs, which would read as dozens of empty
+  // arguments: the NULs at the end are dropped, as ps(1) does. (A genuinely
+  // empty last argument looks the same and goes too; empty ones before the
+  // last non-empty one stay.)
+  std::string cmdline = slurp(dir + "/cmdline");
+  while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
   for (size_t start = 0; start < cmdline.size();) {
     size_t end = cmdline.find('\0', start);
     if (end == std::string::npos) end = cmdline.size();

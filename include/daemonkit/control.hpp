@@ -119,7 +119,7 @@ Result<ReloadResult> reload_daemon(const std::filesystem::path& pidfile, bool co
 // What /proc says about a process, for `status`. Fields it cannot read stay
 // empty or zero.
 struct ProcessInfo {
-  std::vector<std::string> command;  // /proc/PID/cmdline
+  std::vector<std::string> command;  // /proc/PID/cmdline, without NUL padding
   std::chrono::seconds uptime{0};    // since the process started
   std::uint64_t rss_kib = 0;         // VmRSS
 };

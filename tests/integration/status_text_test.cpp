@@ -1,6 +1,6 @@
 // What `status` shows of the payload's own text (its command line, its
 // STATUS= line, its log): never a control character that reaches the
-// terminal, never invalid JSON.
+// terminal, never invalid JSON, never the NULs a retitled payload pads with.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -142,6 +142,31 @@ TEST_F(StatusText, ControlCharactersAndInvalidUtf8AreEscapedInTextAndValidInJson
   EXPECT_NE(j.out.find(",\"" + kOddJson + "\"]"), std::string::npos) << "the log\n" << j.out;
   if (!have_python()) GTEST_SKIP() << "no /usr/bin/python3: the JSON was not parsed";
   EXPECT_EQ(python_check(dir, j.out, command), "ok") << j.out;
+}
+
+// redis, nginx and postgres retitle themselves: the title over argv[0], the
+// rest of the arguments' space NULs, which once showed as dozens of empty
+// arguments (trailing spaces, and "" elements in --json).
+TEST_F(StatusText, ARetitledPayloadsCommandHasNoPaddingAsEmptyArguments) {
+  const std::string title = "redis-server *:6379";
+  const pid_t payload =
+      start({"--notify"}, {payload_path("notifier"), "retitle=" + title,
+                           "mark=" + std::string(60, 'x'), "send=READY=1", "hang"});
+  ASSERT_GT(payload, 1);
+  const std::string cmdline = read_file("/proc/" + std::to_string(payload) + "/cmdline");
+  ASSERT_GT(cmdline.size(), title.size() + 60) << "the payload pads its title as redis does";
+  ASSERT_EQ(cmdline.find_first_not_of('\0', title.size()), std::string::npos);
+
+  auto r = dk({"status", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.out.find("  payload: pid " + std::to_string(payload) + ": " + title + "\n"),
+            std::string::npos)
+      << r.out;
+  auto j = dk({"status", "--pidfile", pidfile, "--json"});
+  EXPECT_EQ(j.exit_code, 0) << j.describe();
+  EXPECT_NE(j.out.find("\"command\":[\"" + title + "\"]"), std::string::npos) << j.out;
+  if (!have_python()) GTEST_SKIP() << "no /usr/bin/python3: the JSON was not parsed";
+  EXPECT_EQ(python_check(dir, j.out, {title}), "ok") << j.out;
 }
 
 }  // namespace
