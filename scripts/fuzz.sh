@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes every parser of outside input with libFuzzer (clang, ASan+UBSan):
+# Fuzzes every parser of outside input, and the escaping of a daemon's text
+# for display, with libFuzzer (clang, ASan+UBSan):
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]           (default 60)
 #       New inputs that grow coverage land in fuzz/corpus/<target>/, which is
 #       then minimized; commit what it changed.
@@ -27,14 +28,14 @@ lib=(src/*.cpp src/sys/*.cpp src/detach/*.cpp src/spawn/*.cpp tools/daemonkit/op
 printf '%s\n' "${lib[@]}" | xargs -P "$(nproc)" -I{} sh -c \
   'src=$0 obj=$1/obj; shift; exec clang++ "$@" -fsanitize=fuzzer-no-link,address,undefined -c "$src" -o "$obj/$(echo "$src" | tr / _).o"' \
   {} "$out" "${flags[@]}"
-for target in values command_line; do
+for target in values command_line text; do
   clang++ "${flags[@]}" -fsanitize=fuzzer,address,undefined "fuzz/${target}_fuzz.cpp" \
     "$out"/obj/*.o -o "$out/${target}_fuzz"
 done
 max_len() { [ "$1" = values ] && echo 256 || echo 1024; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for target in values command_line; do
+for target in values command_line text; do
   echo "fuzz: $target for ${seconds}s"
   corpus="fuzz/corpus/$target"
   if $smoke; then

@@ -12,6 +12,7 @@
 #include "daemonkit/notify.hpp"
 #include "daemonkit/parse.hpp"
 #include "daemonkit/pidfile.hpp"
+#include "daemonkit/text.hpp"
 
 namespace daemonkit {
 
@@ -487,14 +488,14 @@ int App::status(const Invocation& inv) {
   }
   if (running) {
     std::string cmd;
-    for (const auto& a : info.command) cmd += (cmd.empty() ? "" : " ") + a;
+    for (const auto& a : info.command) cmd += (cmd.empty() ? "" : " ") + escape_text(a);
     print_line(stdout, "  command: " + cmd);
     print_line(stdout, "  uptime:  " + std::to_string(info.uptime.count()) + " s");
     print_line(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident");
   }
   if (!tail.empty()) {
-    print_line(stdout, "  log:     " + shown.log.string());
-    for (const auto& line : tail) print_line(stdout, "    " + line);
+    print_line(stdout, "  log:     " + escape_text(shown.log.string()));
+    for (const auto& line : tail) print_line(stdout, "    " + escape_text(line));
   }
   return rc;
 }

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -332,7 +331,14 @@ ProcessInfo read_process_info(pid_t pid) {
   ProcessInfo info;
   const std::string dir = "/proc/" + std::to_string(pid);
   auto slurp = [](const std::string& path) { return read_head(path, 1 << 20); };
-  const std::string cmdline = slurp(dir + "/cmdline");
+  // Arguments end in NULs. A process that retitles itself (redis, nginx,
+  // postgres: setproctitle) writes the title over its arguments and fills
+  // the rest of their space with NULs, which would read as dozens of empty
+  // arguments: the NULs at the end are dropped, as ps(1) does. (A genuinely
+  // empty last argument looks the same and goes too; empty ones before the
+  // last non-empty one stay.)
+  std::string cmdline = slurp(dir + "/cmdline");
+  while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
   for (size_t start = 0; start < cmdline.size();) {
     size_t end = cmdline.find('\0', start);
     if (end == std::string::npos) end = cmdline.size();
@@ -374,39 +380,6 @@ std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t co
     end = nl;
   }
   return lines;
-}
-
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 ExitCode exit_code_for(const Error& error) {

@@ -20,6 +20,7 @@
 
 #include "daemonkit/error.hpp"
 #include "daemonkit/result.hpp"
+#include "daemonkit/text.hpp"  // json_string, escape_text: for what status shows
 
 namespace daemonkit {
 
@@ -153,7 +154,7 @@ Result<RequestResult> signal_payload(const std::filesystem::path& pidfile, int s
 // What /proc says about a process, for `status`. Fields it cannot read stay
 // empty or zero.
 struct ProcessInfo {
-  std::vector<std::string> command;  // /proc/PID/cmdline
+  std::vector<std::string> command;  // /proc/PID/cmdline, without NUL padding
   std::chrono::seconds uptime{0};    // since the process started
   std::uint64_t rss_kib = 0;         // VmRSS
 };
@@ -161,9 +162,6 @@ ProcessInfo read_process_info(pid_t pid);
 
 // The last `count` lines of the file at `path` (reads at most its last 64 KiB).
 std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t count);
-
-// JSON string literal for `text` (quotes and escapes included).
-std::string json_string(std::string_view text);
 
 // The one place that maps errors and states to exit codes.
 ExitCode exit_code_for(const Error& error);

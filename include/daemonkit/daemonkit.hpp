@@ -12,3 +12,4 @@
 #include "daemonkit/pidfile.hpp"
 #include "daemonkit/result.hpp"
 #include "daemonkit/signals.hpp"
+#include "daemonkit/text.hpp"

@@ -239,6 +239,30 @@ TEST_F(Heartbeat, StatusWithoutLogShowsTheRunningDaemonsLog) {
   EXPECT_NE(r.out.find("\"log\":\"" + log + "\""), std::string::npos) << r.out;
 }
 
+// Its command line and its log's path are the daemon's own text: status
+// shows control characters and invalid UTF-8 in them escaped, and --json
+// stays valid UTF-8.
+TEST_F(Heartbeat, StatusEscapesControlCharactersInTheCommandAndTheLogPath) {
+  const std::string odd_log = dir / "a\tb\x1b[2J\xff.log";
+  auto r = hb({"start", "--pidfile", pidfile, "--log", odd_log, "--interval", "0.05"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  const pid_t pid = pid_in(pidfile);
+  ASSERT_GT(pid, 1);
+  guards.emplace_back(pid);
+  ASSERT_TRUE(eventually([&] { return count_lines(read_file(odd_log)) >= 2; }));
+  r = hb({"status", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  const std::string shown = dir.path().string() + "/a\\tb\\x1b[2J\\xff.log";
+  EXPECT_NE(r.out.find(" --log " + shown + " --interval"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  log:     " + shown + "\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find_first_of("\t\x1b\xff"), std::string::npos) << r.out;
+  r = hb({"status", "--pidfile", pidfile, "--json"});
+  EXPECT_NE(r.out.find("\"log\":\"" + dir.path().string() + "/a\\tb\\u001b[2J\\ufffd.log\""),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find_first_of("\t\x1b\xff"), std::string::npos) << r.out;
+}
+
 TEST_F(Heartbeat, StatusReportsRunningThenNotRunningAfterStop) {
   EXPECT_EQ(hb({"status", "--pidfile", pidfile}).exit_code, 3);
   pid_t pid = start_daemon();

@@ -10,16 +10,23 @@
 //   ignore-hup       ignore SIGHUP from now on
 //   hang             sleep forever
 //   mark=TEXT        nothing: a tag for tests to find this process by
+//   say=TEXT         write TEXT and a newline on stdout
+//   retitle=TITLE    retitle itself as redis and nginx do (setproctitle):
+//                    TITLE written over its arguments, the rest of their
+//                    space filled with NULs
 // Prints what it sees of its environment on stdout first.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "daemonkit/notify.hpp"
 
@@ -47,8 +54,8 @@ int main(int argc, char** argv) {
   }
   std::printf("pid=%d\n", static_cast<int>(::getpid()));
   std::fflush(stdout);
-  for (int i = 1; i < argc; ++i) {
-    std::string step = argv[i];
+  const std::vector<std::string> steps(argv + 1, argv + argc);  // retitle overwrites argv
+  for (const std::string& step : steps) {
     auto eq = step.find('=');
     std::string key = step.substr(0, eq);
     std::string value = eq == std::string::npos ? "" : step.substr(eq + 1);
@@ -87,6 +94,16 @@ int main(int argc, char** argv) {
       }
     } else if (key == "ignore-hup") {
       ::signal(SIGHUP, SIG_IGN);
+    } else if (key == "say") {
+      std::printf("%s\n", value.c_str());
+      std::fflush(stdout);
+    } else if (key == "retitle") {
+      // The arguments lie end to end; the NUL after the last one stays, so
+      // the kernel shows the whole space: TITLE and then NULs.
+      char* begin = argv[0];
+      const size_t room = static_cast<size_t>(argv[argc - 1] + std::strlen(argv[argc - 1]) - begin);
+      std::memset(begin, 0, room);
+      std::memcpy(begin, value.data(), std::min(value.size(), room));
     } else if (key == "hang") {
       for (;;) ::pause();
     }

@@ -19,6 +19,7 @@
 #include "daemonkit/pidfile.hpp"
 #include "daemonkit/signals.hpp"
 #include "daemonkit/spawn.hpp"
+#include "daemonkit/text.hpp"
 #include "options.hpp"
 #include "supervisor/leftovers.hpp"
 #include "supervisor/state_file.hpp"
@@ -100,13 +101,6 @@ daemonkit::Result<dkcli::Plan> make_plan(Options o, bool foreground) {
   }
   plan.options = std::move(o);
   return plan;
-}
-
-// Prints only printable text from the state file (it is the daemon's).
-std::string printable(std::string s) {
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return s;
 }
 
 // What a start finds when another daemon holds the pidfile.
@@ -432,20 +426,21 @@ int status(const Options& o) {
   }
   if (restarting) {
     say(stdout, "restarting (pid " + std::to_string(st->pid) +
-                    "): " + printable(command.empty() ? "the payload" : command[0]) + " " +
-                    printable(record->last_exit) + "; restart " +
+                    "): " + daemonkit::escape_text(command.empty() ? "the payload" : command[0]) +
+                    " " + daemonkit::escape_text(record->last_exit) + "; restart " +
                     std::to_string(record->restarts + 1) + " in " +
                     daemonkit::format_seconds(std::chrono::milliseconds(next_in_ms)) + " s");
   } else if (running) {
     std::string line = name + " (pid " + std::to_string(st->pid) + ")";
-    if (record && !record->status.empty()) line += ": " + printable(record->status);
+    if (record && !record->status.empty()) line += ": " + daemonkit::escape_text(record->status);
     say(stdout, line);
   } else {
-    say(stdout, "dead (pid " + std::to_string(st->pid) + "), pidfile remains: " + printable(ended));
+    say(stdout, "dead (pid " + std::to_string(st->pid) +
+                    "), pidfile remains: " + daemonkit::escape_text(ended));
   }
   if (payload) {
     std::string cmd;
-    for (const auto& a : command) cmd += (cmd.empty() ? "" : " ") + printable(a);
+    for (const auto& a : command) cmd += (cmd.empty() ? "" : " ") + daemonkit::escape_text(a);
     say(stdout, "  payload: pid " + std::to_string(payload) + ": " + cmd);
     say(stdout, "  uptime:  " + human_duration(info.uptime));
     say(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident");
@@ -457,8 +452,8 @@ int status(const Options& o) {
   if (record && record->restarts != 0)
     say(stdout, "  restarts: " + std::to_string(record->restarts));
   if (!log.empty()) {
-    say(stdout, "  log:     " + printable(log));
-    for (const auto& line : tail) say(stdout, "    " + printable(line));
+    say(stdout, "  log:     " + daemonkit::escape_text(log));
+    for (const auto& line : tail) say(stdout, "    " + daemonkit::escape_text(line));
   }
   return rc;
 }
