@@ -23,19 +23,20 @@ rm -rf "$out/obj" && mkdir -p "$out/obj"
 flags=(-std=c++20 -g -O1 -fno-sanitize-recover=all -Iinclude -Isrc -Itools/daemonkit)
 # The library once (instrumented for coverage, not linked with a main), then
 # each target links it with libFuzzer's main.
-lib=(src/*.cpp src/sys/*.cpp src/detach/*.cpp src/spawn/*.cpp tools/daemonkit/options.cpp)
+lib=(src/*.cpp src/sys/*.cpp src/detach/*.cpp src/spawn/*.cpp tools/daemonkit/options.cpp
+  tools/daemonkit/supervisor/state_file.cpp)
 # shellcheck disable=SC2016  # expanded by the inner sh
 printf '%s\n' "${lib[@]}" | xargs -P "$(nproc)" -I{} sh -c \
   'src=$0 obj=$1/obj; shift; exec clang++ "$@" -fsanitize=fuzzer-no-link,address,undefined -c "$src" -o "$obj/$(echo "$src" | tr / _).o"' \
   {} "$out" "${flags[@]}"
-for target in values command_line text; do
+for target in values command_line text record; do
   clang++ "${flags[@]}" -fsanitize=fuzzer,address,undefined "fuzz/${target}_fuzz.cpp" \
     "$out"/obj/*.o -o "$out/${target}_fuzz"
 done
 max_len() { [ "$1" = values ] && echo 256 || echo 1024; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for target in values command_line text; do
+for target in values command_line text record; do
   echo "fuzz: $target for ${seconds}s"
   corpus="fuzz/corpus/$target"
   if $smoke; then

@@ -49,6 +49,30 @@ TEST(StopRequest, RoundTripsSignalAndTimeout) {
   EXPECT_EQ(r->timeout, std::chrono::milliseconds(209715100));
 }
 
+TEST(StopRequest, SignalZeroMeansTheDaemonsOwnStopSignal) {
+  auto r = daemonkit::decode_stop_request(
+      SI_QUEUE, daemonkit::encode_stop_request({0, std::chrono::seconds(3)}));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->signal, 0);
+  EXPECT_EQ(r->timeout, std::chrono::seconds(3));
+}
+
+TEST(SignalRequest, RoundTripsSignalGroupAndId) {
+  const int id = daemonkit::make_request_id();
+  EXPECT_GT(id, 0);
+  EXPECT_LT(id, 1 << 23);
+  auto r = daemonkit::decode_signal_request(SI_QUEUE,
+                                            daemonkit::encode_signal_request({SIGUSR1, true, id}));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->signo, SIGUSR1);
+  EXPECT_TRUE(r->group);
+  EXPECT_EQ(r->id, id);
+  EXPECT_FALSE(daemonkit::decode_signal_request(SI_USER, 0x100 | SIGUSR1));
+  EXPECT_FALSE(daemonkit::decode_signal_request(SI_QUEUE, SIGUSR1)) << "no id";
+  EXPECT_FALSE(daemonkit::decode_signal_request(SI_QUEUE, 0x100)) << "no signal";
+  EXPECT_FALSE(daemonkit::decode_signal_request(SI_QUEUE, -1));
+}
+
 TEST(StopRequest, IgnoresPlainSignalsAndForeignValues) {
   auto v = daemonkit::encode_stop_request({SIGTERM, std::chrono::seconds(1)});
   EXPECT_FALSE(daemonkit::decode_stop_request(SI_USER, v));

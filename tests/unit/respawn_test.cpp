@@ -53,8 +53,18 @@ TEST(RespawnPolicy, GivesUpAfterMaxRestartsOfQuickRuns) {
   }
   auto d = p.on_exit(exited(1), t, t + 1s);
   EXPECT_FALSE(d.restart);
+  EXPECT_TRUE(d.gave_up);
   EXPECT_EQ(d.why_not, "gave up after 3 restarts in 7 s");
   EXPECT_EQ(p.restarts(), 3U);
+}
+
+TEST(RespawnPolicy, GivingUpIsAnEndingWhateverTheLastStatus) {
+  RespawnPolicy p(1U, {});
+  auto t = RespawnPolicy::Clock::time_point{};
+  EXPECT_TRUE(p.on_exit(exited(0), t, t + 1s).restart);
+  auto d = p.on_exit(exited(0), t, t + 1s);
+  EXPECT_FALSE(d.restart);
+  EXPECT_TRUE(d.gave_up) << "a crash loop of clean exits is still given up on";
 }
 
 TEST(RespawnPolicy, ZeroMaxRestartsMeansOneRun) {
@@ -71,6 +81,7 @@ TEST(RespawnPolicy, ListedExitStatusesEndRespawning) {
   EXPECT_TRUE(p.on_exit(exited(1), t, t + 1s).restart);
   auto d = p.on_exit(exited(78), t, t + 1s);
   EXPECT_FALSE(d.restart);
+  EXPECT_FALSE(d.gave_up);
   EXPECT_EQ(d.why_not, "exited with 78: not restarted");
   EXPECT_TRUE(p.on_exit(killed(2), t, t + 1s).restart) << "a signal is not an exit status";
 }
