@@ -7,7 +7,9 @@
 //   ones shift up, at most `keep` are kept. Rotation never splits a line: it
 //   happens before a line that would take a non-empty file past the size, so
 //   a line longer than the size fills a file alone. Only regular files are
-//   rotated.
+//   rotated. Given a user's credentials, it does all of that (open, create,
+//   reopen, rename, unlink) with that user's power over files and no more;
+//   it never follows a symbolic link at PATH.
 // - SyslogWriter sends each line as one RFC 3164 datagram,
 //   "<PRI>Mmm dd hh:mm:ss TAG[PID]: line", facility daemon, to /dev/log.
 #pragma once
@@ -21,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemonkit/detach.hpp"
 #include "daemonkit/fd.hpp"
 #include "daemonkit/log.hpp"
 #include "daemonkit/result.hpp"
@@ -73,16 +76,22 @@ class OutputFile {
     unsigned keep = 5;           // rotated files kept (PATH.1 .. PATH.keep)
   };
 
-  // Opens `path` for appending (creating it 0644 less the umask).
+  // Opens `path` for appending (creating it 0644 less the umask), as the
+  // user `as` when given (see sys/fs_credentials.hpp): the file is then
+  // created owned by that user, and whatever that user could not open
+  // cannot be opened. The credentials are kept for reopen() and rotate().
+  // Errors that name `path`: a symbolic link there ("is a symbolic link,
+  // refusing to follow it"), or the errno of the failing call.
   static Result<OutputFile> open(std::filesystem::path path,
-                                 std::optional<Rotation> rotation = std::nullopt);
+                                 std::optional<Rotation> rotation = std::nullopt,
+                                 std::optional<Credentials> as = std::nullopt);
 
   // Appends `data` (a line, or any chunk when not rotating), rotating first
   // if it would take a non-empty file past the size.
   Result<void> write(std::string_view data);
   // Opens the path anew (keeps the old file on failure).
   Result<void> reopen();
-  // Rotates now (regular files only).
+  // Rotates now (regular files only): renames and removals as the user.
   Result<void> rotate();
 
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
@@ -90,16 +99,27 @@ class OutputFile {
   [[nodiscard]] bool rotating() const noexcept { return rotation_.has_value(); }
 
  private:
-  OutputFile(std::filesystem::path path, std::optional<Rotation> rotation)
-      : path_(std::move(path)), rotation_(rotation) {}
+  OutputFile(std::filesystem::path path, std::optional<Rotation> rotation,
+             std::optional<Credentials> as)
+      : path_(std::move(path)), rotation_(rotation), as_(std::move(as)) {}
+  // These three expect the caller to have taken on as_ already.
   Result<void> open_current();
+  Result<void> replace_current();
+  Result<void> rotate_names();
 
   std::filesystem::path path_;
   std::optional<Rotation> rotation_;
+  std::optional<Credentials> as_;
   UniqueFd fd_;
   std::uint64_t size_ = 0;
   bool regular_ = false;
 };
+
+// Opens `path` for reading, as a payload's standard input, as the user `as`
+// when given (like OutputFile::open). A directory is an error (EISDIR): it
+// opens, but no read of it would work.
+Result<UniqueFd> open_input(const std::filesystem::path& path,
+                            const std::optional<Credentials>& as = std::nullopt);
 
 class SyslogWriter {
  public:

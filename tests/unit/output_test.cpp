@@ -1,6 +1,10 @@
 #include "daemonkit/output.hpp"
 
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -77,6 +81,58 @@ TEST(OutputFile, NonRegularFilesAreNeverRotated) {
   EXPECT_TRUE(f->write("line one\n"));
   EXPECT_TRUE(f->write("line two\n"));
   EXPECT_TRUE(std::filesystem::exists("/dev/null"));
+}
+
+TEST(OutputFile, NeverFollowsASymbolicLinkAtThePath) {
+  dktest::TempDir dir;
+  dktest::write_file(dir / "target", "untouched\n");
+  ASSERT_EQ(::symlink((dir / "target").c_str(), (dir / "out.log").c_str()), 0);
+  auto f = OutputFile::open(dir / "out.log");
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().message(),
+            "open '" + dir / "out.log" + "': is a symbolic link, refusing to follow it");
+  // Nor on reopen: the old file stays.
+  auto g = OutputFile::open(dir / "real.log");
+  ASSERT_TRUE(g);
+  ASSERT_EQ(::rename((dir / "out.log").c_str(), (dir / "real.log").c_str()), 0);
+  EXPECT_FALSE(g->reopen());
+  EXPECT_TRUE(g->write("still here\n"));
+  EXPECT_EQ(dktest::read_file(dir / "target"), "untouched\n");
+}
+
+TEST(OutputFile, AsAUserCreatesOpensAndRotatesWithThatUsersPowerOnly) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  struct passwd* pw = ::getpwnam("nobody");
+  if (pw == nullptr) GTEST_SKIP() << "no user 'nobody'";
+  daemonkit::Credentials nobody{"nobody", pw->pw_uid, pw->pw_gid, {}};
+  dktest::TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  const std::string logs = dir / "logs";
+  ASSERT_EQ(::mkdir(logs.c_str(), 0755), 0);
+  ASSERT_EQ(::chown(logs.c_str(), pw->pw_uid, pw->pw_gid), 0);
+  auto f = OutputFile::open(logs + "/out.log", OutputFile::Rotation{8, 2}, nobody);
+  ASSERT_TRUE(f) << f.error().message();
+  ASSERT_TRUE(f->write("first\n"));
+  ASSERT_TRUE(f->write("second\n"));  // rotates: renames as nobody
+  struct stat st {};
+  for (const auto& p : {logs + "/out.log", logs + "/out.log.1"}) {
+    ASSERT_EQ(::stat(p.c_str(), &st), 0) << p;
+    EXPECT_EQ(st.st_uid, pw->pw_uid) << p << " is created by and for the user";
+  }
+  // A root-only file, even one the user's directory links to, is not the
+  // user's to write.
+  dktest::write_file(dir / "secret", "root only\n");
+  ASSERT_EQ(::chmod((dir / "secret").c_str(), 0600), 0);
+  ASSERT_EQ(::unlink((logs + "/out.log").c_str()), 0);
+  ASSERT_EQ(::link((dir / "secret").c_str(), (logs + "/out.log").c_str()), 0);
+  auto r = f->reopen();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "open '" + logs + "/out.log': Permission denied");
+  EXPECT_FALSE(OutputFile::open(dir / "secret", std::nullopt, nobody));
+  EXPECT_EQ(dktest::read_file(dir / "secret"), "root only\n");
+  // And root is root again afterwards.
+  EXPECT_EQ(::setfsuid(static_cast<uid_t>(-1)), 0);
+  EXPECT_TRUE(OutputFile::open(dir / "secret"));
 }
 
 TEST(Syslog, FormatsRfc3164) {

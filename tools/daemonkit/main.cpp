@@ -2,6 +2,7 @@
 //
 // This file turns the command line into actions and exit codes; the
 // supervisor (supervisor/) is what runs between the pidfile and the payload.
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -296,6 +297,31 @@ std::string human_duration(std::chrono::seconds d) {
   return std::to_string(s / 86400) + " days " + std::to_string(s % 86400 / 3600) + " h";
 }
 
+// Who owns the daemon's output files: the `user=UID:GID` the supervisor
+// records with --user. Root's `status` reads them as that user (and its
+// groups), never with root's power over files that user can replace.
+// nullopt: read as the caller (no such record, or the caller is not root
+// and so has no power to lend); false in `valid` when the record is garbage.
+std::optional<daemonkit::Credentials> output_owner(const std::string& field, bool& valid) {
+  valid = true;
+  if (field.empty() || ::geteuid() != 0) return std::nullopt;
+  unsigned long uid = 0, gid = 0;
+  char rest = 0;
+  if (std::sscanf(field.c_str(), "%lu:%lu%c", &uid, &gid, &rest) != 2) {
+    valid = false;
+    return std::nullopt;
+  }
+  daemonkit::Credentials c;
+  c.uid = static_cast<uid_t>(uid);
+  c.gid = static_cast<gid_t>(gid);
+  c.user = std::to_string(uid);
+  if (const struct passwd* pw = ::getpwuid(c.uid))
+    if (auto named =
+            daemonkit::lookup_credentials(std::string(pw->pw_name) + ":" + std::to_string(gid)))
+      return std::move(*named);
+  return c;  // no such user any more: its ids, no supplementary groups
+}
+
 int status(const Options& o) {
   auto st = daemonkit::query_status(o.pidfile);
   if (!st) {
@@ -319,7 +345,10 @@ int status(const Options& o) {
   const auto sup = st->state == daemonkit::RunState::running ? daemonkit::read_process_info(st->pid)
                                                              : daemonkit::ProcessInfo{};
   const std::string log = state.count("log") ? state["log"] : "";
-  const auto tail = log.empty() ? std::vector<std::string>{} : daemonkit::tail_lines(log, 5);
+  bool owner_known = true;
+  const auto owner = output_owner(state.count("user") ? state["user"] : "", owner_known);
+  const auto tail = log.empty() || !owner_known ? std::vector<std::string>{}
+                                                : daemonkit::tail_lines(log, 5, owner);
   const char* names[] = {"running", "dead", "not running"};
   const std::string name = names[static_cast<int>(st->state)];
 

@@ -190,12 +190,9 @@ Result<void> Supervisor::set_up() {
   if (auto r = daemonkit::become_child_subreaper(); !r) return r;
   // Standard input.
   if (opt_.stdin_path) {
-    auto fd = open_fd(*opt_.stdin_path, O_RDONLY, "open standard input");
+    // As the payload's user: root must not open what that user planted.
+    auto fd = daemonkit::open_input(*opt_.stdin_path, plan_.credentials);
     if (!fd) return daemonkit::fail(std::move(fd).error());
-    // A directory opens for reading too, but no read of it would work.
-    struct stat st {};
-    if (::fstat(fd->get(), &st) == 0 && S_ISDIR(st.st_mode))
-      return daemonkit::fail(Error::from_errno(EISDIR, "open standard input", *opt_.stdin_path));
     stdin_fd_ = std::move(*fd);
   } else if (!plan_.foreground) {
     auto fd = open_fd("/dev/null", O_RDONLY, "open");
@@ -228,7 +225,7 @@ Result<void> Supervisor::set_up() {
     if (out_path) {
       auto c = make_pipe();
       if (!c) return daemonkit::fail(std::move(c).error());
-      auto f = daemonkit::OutputFile::open(*out_path, rotation);
+      auto f = daemonkit::OutputFile::open(*out_path, rotation, plan_.credentials);
       if (!f) return daemonkit::fail(std::move(f).error());
       c->file.emplace(std::move(*f));
       out_.emplace(std::move(*c));
@@ -236,7 +233,7 @@ Result<void> Supervisor::set_up() {
     if (err_path && err_path != out_path) {
       auto c = make_pipe();
       if (!c) return daemonkit::fail(std::move(c).error());
-      auto f = daemonkit::OutputFile::open(*err_path, rotation);
+      auto f = daemonkit::OutputFile::open(*err_path, rotation, plan_.credentials);
       if (!f) return daemonkit::fail(std::move(f).error());
       c->file.emplace(std::move(*f));
       err_.emplace(std::move(*c));
@@ -348,6 +345,10 @@ void Supervisor::write_state() {
     text += "log=" + opt_.stdout_path->string() + "\n";
   else if (opt_.stderr_path)
     text += "log=" + opt_.stderr_path->string() + "\n";
+  // Whose files those are: `status` reads them as that user.
+  if (plan_.credentials)
+    text += "user=" + std::to_string(plan_.credentials->uid) + ":" +
+            std::to_string(plan_.credentials->gid) + "\n";
   store_state(text);
 }
 
