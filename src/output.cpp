@@ -29,11 +29,17 @@ auto as_user(const std::optional<Credentials>& as, const std::filesystem::path& 
   return op();
 }
 
-// The error for a failed open of `path` with O_NOFOLLOW: a symbolic link
-// says so.
+// The error for a failed open of `path` with O_NOFOLLOW|O_NONBLOCK: a
+// symbolic link and a FIFO without a reader say so.
 Error open_error(int e, const char* op, const std::filesystem::path& path) {
   if (e == ELOOP)
     if (const char* why = sys::refused_symlink(path.c_str())) return Error::because(op, path, why);
+  struct stat st {};
+  if (e == ENXIO && ::lstat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode)) {
+    Error err = Error::from_errno(e, op, path);
+    err.detail = "is a FIFO with no reader";
+    return err;
+  }
   return Error::from_errno(e, op, path);
 }
 
@@ -48,9 +54,12 @@ Result<OutputFile> OutputFile::open(std::filesystem::path path, std::optional<Ro
 }
 
 Result<void> OutputFile::open_current() {
-  // O_NOFOLLOW: never through a link planted at the path.
+  // O_NOFOLLOW: never through a link planted at the path. O_NONBLOCK: a
+  // FIFO without a reader is an error at once (ENXIO), not a wait, and a
+  // full one refuses a write instead of blocking it.
   int fd = sys::retry_eintr([&] {
-    return sys::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
+    return sys::open(path_.c_str(),
+                     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK,
                      0644);
   });
   if (fd < 0) return fail(open_error(errno, "open", path_));
@@ -119,12 +128,16 @@ Result<void> OutputFile::rotate_names() {
 Result<UniqueFd> open_input(const std::filesystem::path& path,
                             const std::optional<Credentials>& as) {
   return as_user(as, path, [&]() -> Result<UniqueFd> {
-    UniqueFd fd(
-        sys::retry_eintr([&] { return sys::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY); }));
+    // O_NONBLOCK only for the open: a FIFO would wait there for a writer.
+    UniqueFd fd(sys::retry_eintr(
+        [&] { return sys::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); }));
     if (!fd) return fail(Error::from_errno(errno, "open standard input", path));
     struct stat st {};
     if (::fstat(fd.get(), &st) < 0) return fail(Error::from_errno(errno, "stat", path));
     if (S_ISDIR(st.st_mode)) return fail(Error::from_errno(EISDIR, "open standard input", path));
+    int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) < 0)
+      return fail(Error::from_errno(errno, "clear O_NONBLOCK of", path));
     return fd;
   });
 }

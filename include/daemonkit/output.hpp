@@ -9,7 +9,8 @@
 //   a line longer than the size fills a file alone. Only regular files are
 //   rotated. Given a user's credentials, it does all of that (open, create,
 //   reopen, rename, unlink) with that user's power over files and no more;
-//   it never follows a symbolic link at PATH.
+//   it never follows a symbolic link at PATH, and never waits for a FIFO's
+//   reader or for room in it.
 // - SyslogWriter sends each line as one RFC 3164 datagram,
 //   "<PRI>Mmm dd hh:mm:ss TAG[PID]: line", facility daemon, to /dev/log.
 #pragma once
@@ -81,13 +82,18 @@ class OutputFile {
   // created owned by that user, and whatever that user could not open
   // cannot be opened. The credentials are kept for reopen() and rotate().
   // Errors that name `path`: a symbolic link there ("is a symbolic link,
-  // refusing to follow it"), or the errno of the failing call.
+  // refusing to follow it"), a FIFO with no reader ("is a FIFO with no
+  // reader"; never a wait for one), or the errno of the failing call.
+  // The descriptor is non-blocking: a full FIFO makes write() fail with
+  // EAGAIN rather than wait.
   static Result<OutputFile> open(std::filesystem::path path,
                                  std::optional<Rotation> rotation = std::nullopt,
                                  std::optional<Credentials> as = std::nullopt);
 
   // Appends `data` (a line, or any chunk when not rotating), rotating first
-  // if it would take a non-empty file past the size.
+  // if it would take a non-empty file past the size. A write that fails
+  // (a full disk, EPIPE from a FIFO whose reader left, EAGAIN from a full
+  // one) is an error; it never waits.
   Result<void> write(std::string_view data);
   // Opens the path anew (keeps the old file on failure).
   Result<void> reopen();
@@ -116,8 +122,9 @@ class OutputFile {
 };
 
 // Opens `path` for reading, as a payload's standard input, as the user `as`
-// when given (like OutputFile::open). A directory is an error (EISDIR): it
-// opens, but no read of it would work.
+// when given (like OutputFile::open). A FIFO opens at once, without waiting
+// for a writer; the descriptor is blocking again afterwards. A directory is
+// an error (EISDIR): it opens, but no read of it would work.
 Result<UniqueFd> open_input(const std::filesystem::path& path,
                             const std::optional<Credentials>& as = std::nullopt);
 

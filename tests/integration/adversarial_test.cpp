@@ -230,4 +230,35 @@ TEST_F(Adversarial, AHardLinkToARootOnlyFileIsNotTheUsersToWriteOrRead) {
   EXPECT_FALSE(std::filesystem::exists(pidfile));
 }
 
+// A FIFO that nobody opens for reading would hang root's open for good.
+TEST_F(Adversarial, AFifoPlantedAtTheLogNeverHangsTheSupervisor) {
+  pid_t payload = start();
+  ASSERT_GT(payload, 1);
+  ASSERT_TRUE(eventually([&] { return read_file(log).find("tick") != std::string::npos; }));
+  auto planted = as_nobody("rm -f '" + log + "' && mkfifo '" + log + "'");
+  ASSERT_EQ(planted.exit_code, 0) << planted.describe();
+
+  auto r = dk({"reopen", "--pidfile", pidfile});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  const std::string refused = "cannot reopen: open '" + log + "': is a FIFO with no reader";
+  EXPECT_TRUE(eventually([&] { return read_file(errlog).find(refused) != std::string::npos; }, 5s))
+      << read_file(errlog);
+  // The supervisor still answers.
+  RunOptions quick;
+  quick.timeout = 10s;
+  r = dk({"reload", "--pidfile", pidfile, "--timeout", "3"}, quick);
+  EXPECT_EQ(r.exit_code, 0) << "the supervisor hangs\n" << r.describe();
+  EXPECT_TRUE(running(payload));
+  auto st = dk({"status", "--pidfile", pidfile}, quick);
+  EXPECT_EQ(st.exit_code, 0) << st.describe();
+
+  auto begin = std::chrono::steady_clock::now();
+  r = dk(start_args("restart", {"--ready-timeout", "1"}), quick);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 5s);
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_NE(r.err.find("open '" + log + "': is a FIFO with no reader"), std::string::npos)
+      << r.describe();
+  EXPECT_FALSE(std::filesystem::exists(pidfile));
+}
+
 }  // namespace

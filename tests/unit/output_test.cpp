@@ -8,6 +8,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -100,6 +102,36 @@ TEST(OutputFile, NeverFollowsASymbolicLinkAtThePath) {
   EXPECT_EQ(dktest::read_file(dir / "target"), "untouched\n");
 }
 
+TEST(OutputFile, AFifoWithoutAReaderIsAnErrorNamingItNeverAWait) {
+  dktest::TempDir dir;
+  const std::string fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = OutputFile::open(fifo);
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().message(),
+            "open '" + fifo + "': is a FIFO with no reader (No such device or address)");
+}
+
+TEST(OutputFile, AFullFifoOrOneWhoseReaderLeftRefusesAWriteWithoutBlocking) {
+  dktest::TempDir dir;
+  const std::string fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  auto f = OutputFile::open(fifo);
+  ASSERT_TRUE(f) << f.error().message();
+  const std::string chunk(4096, 'x');
+  bool refused = false;
+  for (int i = 0; i < 1000 && !refused; ++i) refused = !f->write(chunk);  // 4 MB at most
+  EXPECT_TRUE(refused) << "a full FIFO must refuse, not block";
+  ::close(reader);
+  auto sigpipe = ::signal(SIGPIPE, SIG_IGN);  // as the supervisor has it
+  auto r = f->write("after the reader left\n");
+  ::signal(SIGPIPE, sigpipe);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, EPIPE);
+}
+
 TEST(OutputFile, AsAUserCreatesOpensAndRotatesWithThatUsersPowerOnly) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
   struct passwd* pw = ::getpwnam("nobody");
@@ -133,6 +165,18 @@ TEST(OutputFile, AsAUserCreatesOpensAndRotatesWithThatUsersPowerOnly) {
   // And root is root again afterwards.
   EXPECT_EQ(::setfsuid(static_cast<uid_t>(-1)), 0);
   EXPECT_TRUE(OutputFile::open(dir / "secret"));
+}
+
+TEST(OpenInput, AFifoOpensWithoutWaitingAndADirectoryIsAnError) {
+  dktest::TempDir dir;
+  const std::string fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto fd = daemonkit::open_input(fifo);
+  ASSERT_TRUE(fd) << fd.error().message();
+  EXPECT_EQ(::fcntl(fd->get(), F_GETFL) & O_NONBLOCK, 0) << "blocking again for the payload";
+  auto d = daemonkit::open_input(dir.path());
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code, EISDIR);
 }
 
 TEST(Syslog, FormatsRfc3164) {

@@ -759,6 +759,10 @@ int Supervisor::run() {
 
 int supervise(const Plan& plan, daemonkit::SignalHub& hub, daemonkit::Daemon* daemon,
               std::optional<daemonkit::LockedPidfile>& pidfile) {
+  // A FIFO whose reader went away must cost output, never the daemon:
+  // writes then fail with EPIPE (counted as lost). The payload starts with
+  // default dispositions all the same (spawn resets them).
+  ::signal(SIGPIPE, SIG_IGN);
   Supervisor s(plan, hub, daemon, pidfile);
   return s.run();
 }
