@@ -1,7 +1,8 @@
 // daemonkit/output.hpp: where a captured output stream goes.
 //
 // - LineBuffer cuts a byte stream into lines (a partial line waits for its
-//   end; one longer than the limit is passed on as is).
+//   end; one longer than the limit is cut into pieces of at most the limit,
+//   each ended by a newline, so every piece is a complete line).
 // - OutputFile appends to a file that can be reopened (after logrotate
 //   renamed it) and, optionally, rotated by size: PATH becomes PATH.1, older
 //   ones shift up, at most `keep` are kept. Rotation never splits a line: it
@@ -33,17 +34,32 @@ namespace daemonkit {
 
 class LineBuffer {
  public:
-  explicit LineBuffer(size_t max_line = size_t{64} * 1024) : max_line_(max_line) {}
+  // `max_line` counts the newline: a piece is at most that long (at least 2).
+  explicit LineBuffer(size_t max_line = size_t{64} * 1024)
+      : max_line_(max_line < 2 ? 2 : max_line) {}
 
   // Calls emit(line) for each complete line in `data` (with its newline),
-  // keeping a trailing partial line for later.
+  // keeping a trailing partial line for later. A line longer than the limit
+  // goes out in pieces of max_line - 1 bytes and a newline (the last piece
+  // is what remains, with the line's own newline), so every emitted piece
+  // is a whole line of at most max_line bytes.
   template <class Emit>
   void feed(std::string_view data, Emit&& emit) {
     while (!data.empty()) {
-      size_t nl = data.find('\n');
+      // Bytes of this line that still fit in one piece, before its newline.
+      const size_t room = max_line_ - 1 - partial_.size();
+      const size_t nl = data.find('\n');
+      const size_t length = nl == std::string_view::npos ? data.size() : nl;
+      if (length > room) {  // too long for one piece: cut it here
+        partial_.append(data.substr(0, room));
+        partial_ += '\n';
+        emit(std::string_view(partial_));
+        partial_.clear();
+        data.remove_prefix(room);
+        continue;
+      }
       if (nl == std::string_view::npos) {
-        partial_.append(data);
-        if (partial_.size() >= max_line_) flush(emit);
+        partial_.append(data);  // may still end within the limit
         return;
       }
       if (partial_.empty()) {
@@ -56,10 +72,12 @@ class LineBuffer {
       data.remove_prefix(nl + 1);
     }
   }
-  // Emits a waiting partial line, if any.
+  // Emits a waiting partial line, if any, ended by a newline (the stream
+  // ended without one): the next output starts on a line of its own.
   template <class Emit>
   void flush(Emit&& emit) {
     if (partial_.empty()) return;
+    partial_ += '\n';
     emit(std::string_view(partial_));
     partial_.clear();
   }
@@ -67,7 +85,7 @@ class LineBuffer {
 
  private:
   size_t max_line_;
-  std::string partial_;
+  std::string partial_;  // never longer than max_line_ - 1
 };
 
 class OutputFile {

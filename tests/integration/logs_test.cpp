@@ -237,4 +237,45 @@ TEST_F(Logs, ReopenOfAFifoWithoutAReaderIsLoggedNeverAHang) {
   for (auto& g : guards) EXPECT_TRUE(alive(g.pid()));
 }
 
+// A 200 KiB line under rotation: written as complete lines of at most
+// 64 KiB each, and every file begins and ends on a line's boundary.
+TEST_F(Logs, ALineOf200KiBIsWrittenInWholePiecesNeverSplitAcrossRotatedFiles) {
+  const std::string log = dir / "out.log";
+  auto r = start({"--stdout", log, "--log-max-size", "64K", "--log-keep", "9"},
+                 {"/bin/sh", "-c",
+                  "echo before; head -c 204800 /dev/zero | tr '\\0' x; echo; echo after; "
+                  "exec sleep 1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  auto files = [&] {
+    std::vector<std::string> names;  // oldest first
+    for (int n = 9; n >= 1; --n)
+      if (std::filesystem::exists(log + "." + std::to_string(n)))
+        names.push_back(log + "." + std::to_string(n));
+    names.push_back(log);
+    return names;
+  };
+  ASSERT_TRUE(eventually([&] { return read_file(log).find("after\n") != std::string::npos; }, 10s));
+  std::string all;
+  for (const auto& f : files()) {
+    const std::string text = read_file(f);
+    ASSERT_FALSE(text.empty()) << f;
+    EXPECT_EQ(text.back(), '\n') << f << " ends in the middle of a line";
+    EXPECT_LE(text.size(), 65536U) << f;
+    all += text;
+  }
+  std::vector<std::string> lines;
+  std::istringstream in(all);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> expected = {"before",
+                                             std::string(65535, 'x'),
+                                             std::string(65535, 'x'),
+                                             std::string(65535, 'x'),
+                                             std::string(204800 - 3 * 65535, 'x'),
+                                             "after"};
+  ASSERT_EQ(lines.size(), expected.size());
+  for (size_t i = 0; i < lines.size(); ++i)
+    EXPECT_EQ(lines[i], expected[i]) << "line " << i << " (" << lines[i].size() << " bytes)";
+  EXPECT_GE(files().size(), 4U) << "each piece fills a file of its own";
+}
+
 }  // namespace

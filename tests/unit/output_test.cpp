@@ -29,15 +29,61 @@ TEST(LineBuffer, EmitsWholeLinesAndKeepsTheRest) {
   b.feed("o\nthree", emit);
   EXPECT_EQ(lines, (std::vector<std::string>{"one\n", "two\n"}));
   b.flush(emit);
-  EXPECT_EQ(lines.back(), "three");
+  EXPECT_EQ(lines.back(), "three\n") << "a flushed partial line is ended, a complete record";
   EXPECT_TRUE(b.empty());
 }
 
-TEST(LineBuffer, PassesOnAnOverlongPartialLine) {
+TEST(LineBuffer, CutsALineLongerThanTheLimitIntoCompleteLinesOfAtMostTheLimit) {
   LineBuffer b(8);
   std::vector<std::string> lines;
-  b.feed("0123456789", [&](std::string_view l) { lines.emplace_back(l); });
-  EXPECT_EQ(lines, std::vector<std::string>{"0123456789"});
+  b.feed("0123456789abcdefghij\nnext\n", [&](std::string_view l) { lines.emplace_back(l); });
+  EXPECT_EQ(lines, (std::vector<std::string>{"0123456\n", "789abcd\n", "efghij\n", "next\n"}));
+}
+
+TEST(LineBuffer, CutsTheSameWayHoweverTheBytesArrive) {
+  const std::string text = "0123456789abcdefghij\nshort\n" + std::string(20, 'x') + "\n";
+  std::vector<std::string> whole, bytewise;
+  LineBuffer a(8), b(8);
+  a.feed(text, [&](std::string_view l) { whole.emplace_back(l); });
+  for (char c : text)
+    b.feed(std::string_view(&c, 1), [&](std::string_view l) { bytewise.emplace_back(l); });
+  EXPECT_EQ(whole, bytewise);
+  for (const auto& l : whole) {
+    EXPECT_LE(l.size(), 8U) << l;
+    EXPECT_EQ(l.back(), '\n') << l;
+  }
+}
+
+TEST(LineBuffer, ALineOfExactlyTheLimitStaysWhole) {
+  LineBuffer b(8);
+  std::vector<std::string> lines;
+  auto emit = [&](std::string_view l) { lines.emplace_back(l); };
+  b.feed("0123456", emit);  // could still end within the limit: waits
+  EXPECT_TRUE(lines.empty());
+  b.feed("\n", emit);
+  EXPECT_EQ(lines, std::vector<std::string>{"0123456\n"});
+  b.feed("01234567\n", emit);  // one byte too long: a piece and a rest
+  EXPECT_EQ(lines, (std::vector<std::string>{"0123456\n", "0123456\n", "7\n"}));
+}
+
+TEST(LineBuffer, A200KiBLineBecomesPiecesOfAtMost64KiBThatAddUpToIt) {
+  const std::string line(200 * 1024, 'x');
+  LineBuffer b;  // the supervisor's: 64 KiB
+  std::vector<std::string> pieces;
+  // In 64 KiB reads, as the supervisor drains a pipe.
+  const std::string text = line + "\n";
+  for (size_t at = 0; at < text.size(); at += 65536)
+    b.feed(std::string_view(text).substr(at, 65536),
+           [&](std::string_view l) { pieces.emplace_back(l); });
+  EXPECT_TRUE(b.empty());
+  ASSERT_EQ(pieces.size(), 4U);
+  std::string joined;
+  for (const auto& p : pieces) {
+    EXPECT_LE(p.size(), 65536U);
+    ASSERT_EQ(p.back(), '\n');
+    joined += p.substr(0, p.size() - 1);
+  }
+  EXPECT_EQ(joined, line);
 }
 
 TEST(OutputFile, RotatesBeforeALineThatWouldPassTheSizeNeverSplittingIt) {
