@@ -36,6 +36,11 @@ namespace daemonkit::sys {
 // SECBIT_NO_SETUID_FIXUP is set: so they are cleared explicitly too, and
 // every step is read back before the switch counts as done.
 //
+// A side effect of the kernel's: any change of the fsuid marks the process
+// not dumpable (no core dump; /proc/PID owned by root) and clears its own
+// parent-death signal, for good. Harmless for a root supervisor, which has
+// neither; a caller that relies on either must not use this guard.
+//
 // Not async-signal-safe (it allocates). Supplementary groups belong to the
 // whole process (glibc sets them in every thread): single-threaded callers
 // only.
