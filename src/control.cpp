@@ -17,6 +17,7 @@
 #include "daemonkit/parse.hpp"
 #include "daemonkit/pidfile.hpp"
 #include "daemonkit/spawn.hpp"
+#include "sys/fs_credentials.hpp"
 #include "sys/sys.hpp"
 
 namespace daemonkit {
@@ -359,9 +360,16 @@ ProcessInfo read_process_info(pid_t pid) {
   return info;
 }
 
-std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t count) {
+std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t count,
+                                    const std::optional<Credentials>& as) {
   std::vector<std::string> lines;
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  // Opened as the user who owns the daemon's output (root's power would
+  // read whatever file a link or hard link planted at the path names),
+  // never through a symbolic link, never waiting for a FIFO's writer.
+  sys::FsCredentials guard;
+  if (as && guard.assume(as->uid, as->gid, as->groups.data(), as->groups.size()) < 0) return lines;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY));
+  guard.restore();
   struct stat st {};
   if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode) || count == 0) return lines;
   const off_t want = std::min<off_t>(st.st_size, off_t{64} * 1024);

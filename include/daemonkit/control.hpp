@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemonkit/detach.hpp"
 #include "daemonkit/error.hpp"
 #include "daemonkit/result.hpp"
 #include "daemonkit/text.hpp"  // json_string, escape_text: for what status shows
@@ -160,8 +161,13 @@ struct ProcessInfo {
 };
 ProcessInfo read_process_info(pid_t pid);
 
-// The last `count` lines of the file at `path` (reads at most its last 64 KiB).
-std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t count);
+// The last `count` lines of the regular file at `path` (reads at most its
+// last 64 KiB), opened as the user `as` when given (a daemon's output file,
+// in a directory that user may control: then only what that user could
+// read is read). Never follows a symbolic link at `path`; anything else
+// than a regular file, or a file that cannot be read, gives no lines.
+std::vector<std::string> tail_lines(const std::filesystem::path& path, size_t count,
+                                    const std::optional<Credentials>& as = std::nullopt);
 
 // The one place that maps errors and states to exit codes.
 ExitCode exit_code_for(const Error& error);

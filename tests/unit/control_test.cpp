@@ -1,9 +1,15 @@
 #include "daemonkit/control.hpp"
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <csignal>
+
+#include "support.hpp"
 
 using daemonkit::Error;
 using daemonkit::ErrorKind;
@@ -79,4 +85,31 @@ TEST(StopRequest, IgnoresPlainSignalsAndForeignValues) {
   EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, 0));
   EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, 12345));
   EXPECT_FALSE(daemonkit::decode_stop_request(SI_QUEUE, 0x5e0be1));
+}
+
+TEST(TailLines, ReadsNothingButARegularFileAndNeverThroughALink) {
+  dktest::TempDir dir;
+  dktest::write_file(dir / "log", "one\ntwo\nthree\n");
+  EXPECT_EQ(daemonkit::tail_lines(dir / "log", 2), (std::vector<std::string>{"two", "three"}));
+  ASSERT_EQ(::symlink((dir / "log").c_str(), (dir / "link").c_str()), 0);
+  EXPECT_TRUE(daemonkit::tail_lines(dir / "link", 2).empty());
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+  EXPECT_TRUE(daemonkit::tail_lines(dir / "fifo", 2).empty()) << "and never waits for a writer";
+}
+
+TEST(TailLines, AsAUserReadsOnlyWhatThatUserCanRead) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  struct passwd* pw = ::getpwnam("nobody");
+  if (pw == nullptr) GTEST_SKIP() << "no user 'nobody'";
+  const daemonkit::Credentials nobody{"nobody", pw->pw_uid, pw->pw_gid, {}};
+  dktest::TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  dktest::write_file(dir / "secret", "root only\n");
+  ASSERT_EQ(::chmod((dir / "secret").c_str(), 0600), 0);
+  dktest::write_file(dir / "public", "for all\n");
+  ASSERT_EQ(::chmod((dir / "public").c_str(), 0644), 0);
+  EXPECT_TRUE(daemonkit::tail_lines(dir / "secret", 5, nobody).empty());
+  EXPECT_EQ(daemonkit::tail_lines(dir / "public", 5, nobody), std::vector<std::string>{"for all"});
+  EXPECT_EQ(daemonkit::tail_lines(dir / "secret", 5), std::vector<std::string>{"root only"})
+      << "root again afterwards";
 }

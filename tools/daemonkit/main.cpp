@@ -2,6 +2,7 @@
 //
 // This file turns the command line into actions and exit codes; the
 // supervisor (supervisor/) is what runs between the pidfile and the payload.
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -331,6 +332,24 @@ std::string human_duration(std::chrono::seconds d) {
   return std::to_string(s / 86400) + " days " + std::to_string(s % 86400 / 3600) + " h";
 }
 
+// Who owns the daemon's output files: the uid and gid the supervisor
+// records with --user. Root's `status` reads them as that user (and its
+// groups), never with root's power over files that user can replace.
+// nullopt: read as the caller (no user in the record, or the caller is not
+// root and so has no power to lend).
+std::optional<daemonkit::Credentials> output_owner(const std::optional<DaemonRecord>& record) {
+  if (!record || !record->uid || ::geteuid() != 0) return std::nullopt;
+  daemonkit::Credentials c;
+  c.uid = *record->uid;
+  c.gid = record->gid.value_or(*record->uid);
+  c.user = std::to_string(c.uid);
+  if (const struct passwd* pw = ::getpwuid(c.uid))
+    if (auto named =
+            daemonkit::lookup_credentials(std::string(pw->pw_name) + ":" + std::to_string(c.gid)))
+      return std::move(*named);
+  return c;  // no such user any more: its ids, no supplementary groups
+}
+
 int status(const Options& o) {
   auto st = daemonkit::query_status(o.pidfile);
   if (!st) {
@@ -357,7 +376,8 @@ int status(const Options& o) {
   const auto info = payload ? daemonkit::read_process_info(payload) : daemonkit::ProcessInfo{};
   const auto sup = running ? daemonkit::read_process_info(st->pid) : daemonkit::ProcessInfo{};
   const std::string log = record ? record->log : "";
-  const auto tail = log.empty() ? std::vector<std::string>{} : daemonkit::tail_lines(log, 5);
+  const auto tail = log.empty() ? std::vector<std::string>{}
+                                : daemonkit::tail_lines(log, 5, output_owner(record));
   int rc = code(daemonkit::exit_code_for(st->state));
   std::string name = st->state == daemonkit::RunState::running                ? "running"
                      : st->state == daemonkit::RunState::dead_pidfile_remains ? "dead"

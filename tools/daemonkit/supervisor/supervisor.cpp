@@ -214,12 +214,9 @@ Result<void> Supervisor::set_up() {
   if (auto r = daemonkit::become_child_subreaper(); !r) return r;
   // Standard input.
   if (opt_.stdin_path) {
-    auto fd = open_fd(*opt_.stdin_path, O_RDONLY, "open standard input");
+    // As the payload's user: root must not open what that user planted.
+    auto fd = daemonkit::open_input(*opt_.stdin_path, plan_.credentials);
     if (!fd) return daemonkit::fail(std::move(fd).error());
-    // A directory opens for reading too, but no read of it would work.
-    struct stat st {};
-    if (::fstat(fd->get(), &st) == 0 && S_ISDIR(st.st_mode))
-      return daemonkit::fail(Error::from_errno(EISDIR, "open standard input", *opt_.stdin_path));
     stdin_fd_ = std::move(*fd);
   } else if (!plan_.foreground) {
     auto fd = open_fd("/dev/null", O_RDONLY, "open");
@@ -252,7 +249,7 @@ Result<void> Supervisor::set_up() {
     if (out_path) {
       auto c = make_pipe();
       if (!c) return daemonkit::fail(std::move(c).error());
-      auto f = daemonkit::OutputFile::open(*out_path, rotation);
+      auto f = daemonkit::OutputFile::open(*out_path, rotation, plan_.credentials);
       if (!f) return daemonkit::fail(std::move(f).error());
       c->file.emplace(std::move(*f));
       out_.emplace(std::move(*c));
@@ -260,7 +257,7 @@ Result<void> Supervisor::set_up() {
     if (err_path && err_path != out_path) {
       auto c = make_pipe();
       if (!c) return daemonkit::fail(std::move(c).error());
-      auto f = daemonkit::OutputFile::open(*err_path, rotation);
+      auto f = daemonkit::OutputFile::open(*err_path, rotation, plan_.credentials);
       if (!f) return daemonkit::fail(std::move(f).error());
       c->file.emplace(std::move(*f));
       err_.emplace(std::move(*c));
@@ -894,6 +891,10 @@ int Supervisor::run() {
 
 int supervise(const Plan& plan, daemonkit::SignalHub& hub, daemonkit::Daemon* daemon,
               std::optional<daemonkit::LockedPidfile>& pidfile) {
+  // A FIFO whose reader went away must cost output, never the daemon:
+  // writes then fail with EPIPE (counted as lost). The payload starts with
+  // default dispositions all the same (spawn resets them).
+  ::signal(SIGPIPE, SIG_IGN);
   Supervisor s(plan, hub, daemon, pidfile);
   return s.run();
 }
