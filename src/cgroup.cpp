@@ -3,13 +3,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string_view>
 
 #include "sys/sys.hpp"
@@ -75,7 +77,7 @@ UniqueFd open_in(const std::string& dir, const char* file, int flags) {
 
 }  // namespace
 
-std::optional<Cgroup> Cgroup::create(const std::string& name) {
+std::optional<Cgroup> Cgroup::create(const std::string& prefix) {
   auto hierarchy = find_hierarchy();
   auto own = own_cgroup();
   if (!hierarchy || !own || own->find("(deleted)") != std::string::npos) return std::nullopt;
@@ -86,11 +88,25 @@ std::optional<Cgroup> Cgroup::create(const std::string& name) {
     relative = relative.substr(hierarchy->root.size());
   }
   if (!relative.empty() && relative.back() == '/') relative.pop_back();
-  const std::string path = hierarchy->mount_point + relative + "/" + name;
-  if (::mkdir(path.c_str(), 0755) < 0 && errno != EEXIST) return std::nullopt;
-  auto made = open(path);
-  if (!made) ::rmdir(path.c_str());
-  return made;
+  // A name of our own: supervisors in other pid namespaces (containers, each
+  // its own pid 1) may share the parent, so the pid alone is not enough, and
+  // an existing cgroup is never taken over (EEXIST: another name).
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::uint64_t nonce = 0;
+    if (::getrandom(&nonce, sizeof nonce, 0) != static_cast<ssize_t>(sizeof nonce))
+      return std::nullopt;
+    char suffix[24];
+    std::snprintf(suffix, sizeof suffix, "-%016llx", static_cast<unsigned long long>(nonce));
+    const std::string path = hierarchy->mount_point + relative + "/" + prefix + suffix;
+    if (::mkdir(path.c_str(), 0755) < 0) {
+      if (errno == EEXIST) continue;
+      return std::nullopt;
+    }
+    auto made = open(path);
+    if (!made) ::rmdir(path.c_str());
+    return made;
+  }
+  return std::nullopt;
 }
 
 std::optional<Cgroup> Cgroup::open(const std::string& path) {
@@ -162,20 +178,6 @@ bool Cgroup::wait_until_empty(std::chrono::milliseconds timeout) const {
     };
     if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30))) < 0 && errno != EINTR)
       return false;
-  }
-}
-
-void Cgroup::remove_stale_siblings(const std::string& prefix) const {
-  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0 || entry.path() == path_) continue;
-    char* end = nullptr;
-    const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
-    if (pid <= 1 || *end != '\0' || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
-      continue;
-    (void)::rmdir(entry.path().c_str());
   }
 }
 

@@ -25,10 +25,11 @@ namespace daemonkit {
 
 class Cgroup {
  public:
-  // Creates the cgroup `name` below this process's own cgroup in the v2
-  // hierarchy. nullopt (not an error) when there is no such hierarchy, or
-  // it may not be written: the caller then does without.
-  static std::optional<Cgroup> create(const std::string& name);
+  // Creates a new cgroup named PREFIX-<random 64 bits> below this
+  // process's own cgroup in the v2 hierarchy (never an existing one: pids
+  // repeat across pid namespaces). nullopt (not an error) when there is no
+  // such hierarchy, or it may not be written: the caller then does without.
+  static std::optional<Cgroup> create(const std::string& prefix);
   // An existing cgroup at `path` (another supervisor's, from its record);
   // nullopt when it is not a cgroup (any more).
   static std::optional<Cgroup> open(const std::string& path);
@@ -49,10 +50,6 @@ class Cgroup {
   bool wait_until_empty(std::chrono::milliseconds timeout) const;
   // Removes the (empty) cgroup; the object is not usable afterwards.
   Result<void> remove();
-  // Removes the empty siblings named PREFIX<pid> whose pid no longer runs:
-  // what supervisors that were killed left (whoever ended their payloads
-  // without their records). A populated one cannot be removed.
-  void remove_stale_siblings(const std::string& prefix) const;
 
  private:
   Cgroup(std::string path, UniqueFd procs) : path_(std::move(path)), procs_(std::move(procs)) {}

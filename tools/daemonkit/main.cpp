@@ -229,11 +229,14 @@ int run(const Options& o) {
 }
 
 // The lock is free, but a payload whose supervisor was killed may still run
-// (its record says who it is): take the lock ourselves, so no start runs
-// meanwhile, and end it. Returns the line said, or "" when nothing ran.
+// (its record says who it is), or its cgroup be left: take the lock
+// ourselves, so no start runs meanwhile, and end it. Returns the line said,
+// or "" when nothing ran.
 daemonkit::Result<std::string> stop_leftovers(const Options& o) {
   auto record = dkcli::read_record(o.pidfile);
-  if (!record || !dkcli::leftovers_run(*record)) return std::string();
+  if (!record || record->phase == DaemonRecord::Phase::ended ||
+      (!dkcli::leftovers_run(*record) && record->cgroup.empty()))
+    return std::string();
   auto acquired = daemonkit::LockedPidfile::acquire(o.pidfile, true);
   if (!acquired) return daemonkit::fail(std::move(acquired).error());
   auto* lock = std::get_if<daemonkit::LockedPidfile>(&*acquired);

@@ -289,14 +289,12 @@ Result<void> Supervisor::set_up() {
     if (opt_.watchdog)
       env_.push_back("WATCHDOG_USEC=" + std::to_string(opt_.watchdog->count() * 1000));
   }
-  end_predecessor();
-  // A cgroup of the payload's own, named after us; without one (no v2
-  // hierarchy we may write to) the process tree is what we sweep.
+  // A cgroup of the payload's own, named after us (and a random part);
+  // without one (no v2 hierarchy we may write to) the process tree is what
+  // we sweep. Made before we first record ourselves, so the record names it.
   cgroup_ = daemonkit::Cgroup::create("daemonkit-" + std::to_string(::getpid()));
-  if (cgroup_) {
-    record_.cgroup = cgroup_->path();
-    cgroup_->remove_stale_siblings("daemonkit-");
-  }
+  if (cgroup_) record_.cgroup = cgroup_->path();
+  end_predecessor();
   return {};
 }
 
