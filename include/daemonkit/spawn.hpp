@@ -92,8 +92,8 @@ struct Descendant {
   std::string name;  // /proc/PID/comm
 };
 
-// Freezes the process tree below `root`: every descendant (but `except`, a
-// zombie child the caller has yet to reap) gets SIGSTOP, parents before
+// Freezes the process tree below `root`: every live descendant (zombies
+// are dead already; `except` is skipped too) gets SIGSTOP, parents before
 // their children, so none can fork meanwhile, until a walk finds nothing
 // new. Each is held by a pidfd opened before it was confirmed to be the
 // child of its parent, so a pid reused meanwhile is never touched. Returns

@@ -333,6 +333,7 @@ std::vector<Descendant> stop_descendants(pid_t root, pid_t except) {
         // it is still the child of `parent` now.
         auto st = read_proc_stat(child);
         if (!st || st->ppid != parent) continue;
+        if (st->state == 'Z' || st->state == 'X') continue;  // dead already, not yet reaped
         (void)handle->send_signal(SIGSTOP);
         std::string name = read_head("/proc/" + std::to_string(child) + "/comm", 64);
         if (!name.empty() && name.back() == '\n') name.pop_back();

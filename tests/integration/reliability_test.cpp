@@ -255,6 +255,29 @@ TEST_F(Reliability, ProcessesLeftBehindAreAlwaysNamed) {
   EXPECT_EQ(read_file(log).find("daemonized itself"), std::string::npos) << read_file(log);
 }
 
+// A payload that was killed (a crash, the OOM killer) did not daemonize
+// itself, even if a process it forked had left its group (postgres puts each
+// backend in a session of its own).
+TEST_F(Reliability, AKilledPayloadIsNeverSaidToHaveDaemonizedItself) {
+  auto r = start({"--stdout", log},
+                 {"/bin/sh", "-c", "setsid sleep 1000 & exec sleep 1001", dir.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  const pid_t payload = payload_of(pid_in(pidfile));
+  ASSERT_TRUE(eventually([&] { return children_of(payload).size() == 1; }));
+  const pid_t child = children_of(payload)[0];
+  ASSERT_TRUE(eventually([&] {
+    auto st = read_stat(child);
+    return st && st->session == child;
+  })) << "the child never left for a session of its own";
+  ::kill(payload, SIGKILL);
+  ASSERT_TRUE(eventually([&] { return lock_holder(pidfile) == 0; }));
+  EXPECT_EQ(read_file(log).find("daemonized itself"), std::string::npos) << read_file(log);
+  EXPECT_NE(read_file(log).find("killed 1 processes the payload left behind: " +
+                                std::to_string(child) + " (sleep)"),
+            std::string::npos)
+      << read_file(log);
+}
+
 // Giving up is an ending, whatever the last run's status.
 TEST_F(Reliability, GaveUpIsRecordedEvenWhenTheLastRunExitedZero) {
   auto r = start({"--respawn", "--max-restarts", "2"}, {"/bin/true"});

@@ -609,12 +609,21 @@ int Supervisor::sweep() {
   // before anything dies, so that what we say is what was there.
   const pid_t payload = payload_->pid;
   auto left = daemonkit::stop_descendants(::getpid(), payload);
+  // "Daemonized itself" is said only of a payload that exited by itself (a
+  // status, not a signal: not one that crashed or that we killed) while a
+  // process it forked lived on outside its group. Its status is looked at
+  // without reaping it.
+  siginfo_t how{};
+  const bool exited_by_itself =
+      ::waitid(P_PID, static_cast<id_t>(payload), &how, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+      how.si_pid == payload && how.si_code == CLD_EXITED;
   bool outside = false;
   std::string which;
   for (const auto& d : left) {
     outside = outside || d.pgid != payload;
     which += (which.empty() ? "" : ", ") + std::to_string(d.process.pid()) + " (" + d.name + ")";
   }
+  outside = outside && exited_by_itself;
   (void)::kill(-payload, SIGKILL);
   for (auto& d : left) (void)d.process.send_signal(SIGKILL);
   if (cgroup_) (void)cgroup_->kill_all();
