@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "support.hpp"
+#include "fixture.hpp"
 
 using namespace dktest;
 
@@ -33,16 +33,13 @@ const std::vector<std::string> kPayload = {
     "i=$((i+1)); done; echo burst-done' USR1; "
     "while :; do echo tick; sleep 0.05; done"};
 
-class Adversarial : public ::testing::Test {
+class Adversarial : public DaemonkitTest {
  protected:
-  TempDir dir;
-  std::string pidfile = dir / "dk.pid";
   std::string userdir = dir / "app";  // nobody's
   std::string log = userdir + "/app.log";
   std::string errlog = userdir + "/err.log";
   std::string secret = dir / "root-only/secret";  // mode 0600 in a 0700 directory
   struct passwd* nobody = nullptr;
-  std::vector<ProcessGuard> guards;
 
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root: the attack is on a root supervisor";
@@ -59,21 +56,10 @@ class Adversarial : public ::testing::Test {
 
   void TearDown() override {
     if (nobody == nullptr || ::geteuid() != 0) return;
-    dk({"stop", "--pidfile", pidfile, "--timeout", "1"});
-    guards.clear();
-    reap_children();
-    for (pid_t pid : processes_mentioning(dir.path().string())) {
-      ADD_FAILURE() << "left running: pid " << pid;
-      ProcessGuard leftover(pid);
-    }
+    DaemonkitTest::TearDown();
     EXPECT_EQ(read_file(secret), kSecret) << "root wrote into the root-only file";
-    expect_no_sanitizer_reports(dir.path());
   }
 
-  CommandResult dk(std::vector<std::string> args, RunOptions options = {}) {
-    args.insert(args.begin(), daemonkit_path());
-    return run(args, with_sanitizer_logs(dir.path(), std::move(options)));
-  }
   // Runs `script` in /bin/sh as nobody (its own ids, no other groups).
   CommandResult as_nobody(const std::string& script) {
     return run({"/usr/bin/setpriv", "--reuid=" + std::to_string(nobody->pw_uid),

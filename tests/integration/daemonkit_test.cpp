@@ -15,22 +15,14 @@
 #include <sstream>
 #include <thread>
 
-#include "support.hpp"
+#include "fixture.hpp"
 
 using namespace dktest;
 
 namespace {
 
-class Daemonkit : public ::testing::Test {
+class Daemonkit : public DaemonkitTest {
  protected:
-  TempDir dir;
-  std::string pidfile = dir / "dk.pid";
-  std::vector<ProcessGuard> guards;
-
-  CommandResult dk(std::vector<std::string> args, RunOptions options = {}) {
-    args.insert(args.begin(), daemonkit_path());
-    return run(args, with_sanitizer_logs(dir.path(), std::move(options)));
-  }
   // `daemonkit start --pidfile P OPTIONS -- PROGRAM...`; guards supervisor and payload.
   struct Started {
     CommandResult result;
@@ -56,18 +48,6 @@ class Daemonkit : public ::testing::Test {
     return s;
   }
   std::vector<std::string> sleeper() { return {"/bin/sleep", "1000"}; }
-  CommandResult status() { return dk({"status", "--pidfile", pidfile}); }
-
-  void TearDown() override {
-    dk({"stop", "--pidfile", pidfile, "--timeout", "1"});
-    guards.clear();
-    reap_children();
-    for (pid_t pid : processes_mentioning(dir.path().string())) {
-      ADD_FAILURE() << "left running: pid " << pid;
-      ProcessGuard leftover(pid);
-    }
-    expect_no_sanitizer_reports(dir.path());
-  }
 };
 
 TEST_F(Daemonkit, StartReturnsWithTheSupervisorHoldingTheLockAndThePayloadRunning) {

@@ -11,46 +11,17 @@
 #include <sstream>
 #include <thread>
 
-#include "support.hpp"
+#include "fixture.hpp"
 
 using namespace dktest;
 
 namespace {
 
-class Logs : public ::testing::Test {
+class Logs : public DaemonkitTest {
  protected:
-  TempDir dir;
-  std::string pidfile = dir / "dk.pid";
-
-  CommandResult dk(std::vector<std::string> args, RunOptions options = {}) {
-    args.insert(args.begin(), daemonkit_path());
-    return run(args, with_sanitizer_logs(dir.path(), std::move(options)));
-  }
-  // `daemonkit start`; guards supervisor and payload (in `guards`).
-  CommandResult start(std::vector<std::string> options, std::vector<std::string> program,
-                      RunOptions run_options = {}) {
-    std::vector<std::string> args = {"start", "--pidfile", pidfile};
-    args.insert(args.end(), options.begin(), options.end());
-    args.push_back("--");
-    args.insert(args.end(), program.begin(), program.end());
-    auto r = dk(args, std::move(run_options));
-    if (pid_t supervisor = pid_in(pidfile); r.exit_code == 0 && supervisor > 1) {
-      guards.emplace_back(supervisor);
-      for (pid_t c : children_of(supervisor)) guards.emplace_back(c);
-    }
-    return r;
-  }
-  std::vector<ProcessGuard> guards;
-
-  void TearDown() override {
-    run({daemonkit_path(), "stop", "--pidfile", pidfile, "--timeout", "1"});
-    guards.clear();
-    reap_children();
-    for (pid_t pid : processes_mentioning(dir.path().string())) {
-      ADD_FAILURE() << "left running: pid " << pid;
-      ProcessGuard leftover(pid);
-    }
-    expect_no_sanitizer_reports(dir.path());
+  CommandResult start(const std::vector<std::string>& options,
+                      const std::vector<std::string>& program, RunOptions run_options = {}) {
+    return start_daemon(options, program, std::move(run_options));
   }
 };
 

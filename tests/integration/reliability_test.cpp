@@ -10,34 +10,20 @@
 
 #include <future>
 
-#include "support.hpp"
+#include "fixture.hpp"
 
 using namespace dktest;
 
 namespace {
 
-class Reliability : public ::testing::Test {
+class Reliability : public DaemonkitTest {
  protected:
-  TempDir dir;
-  std::string pidfile = dir / "dk.pid";
   std::string log = dir / "out.log";
-  std::vector<ProcessGuard> guards;
 
-  CommandResult dk(std::vector<std::string> args, RunOptions options = {}) {
-    args.insert(args.begin(), daemonkit_path());
-    return run(args, with_sanitizer_logs(dir.path(), std::move(options)));
+  CommandResult start(const std::vector<std::string>& options,
+                      const std::vector<std::string>& program, RunOptions run_options = {}) {
+    return start_daemon(options, program, std::move(run_options));
   }
-  CommandResult start(std::vector<std::string> options, std::vector<std::string> program,
-                      RunOptions run_options = {}) {
-    std::vector<std::string> args = {"start", "--pidfile", pidfile};
-    args.insert(args.end(), options.begin(), options.end());
-    args.push_back("--");
-    args.insert(args.end(), program.begin(), program.end());
-    auto r = dk(args, std::move(run_options));
-    if (r.exit_code == 0 && pid_in(pidfile) > 1) guards.emplace_back(pid_in(pidfile));
-    return r;
-  }
-  CommandResult status() { return dk({"status", "--pidfile", pidfile}); }
   pid_t payload_of(pid_t supervisor) {
     pid_t p = 0;
     eventually([&] {
@@ -60,25 +46,15 @@ class Reliability : public ::testing::Test {
             "while :; do sleep 1; done",
             dir.path().string()};
   }
-  void TearDown() override {
-    dk({"stop", "--pidfile", pidfile, "--timeout", "1"});
-    guards.clear();
-    reap_children();
-    for (pid_t pid : processes_mentioning(dir.path().string())) {
-      ADD_FAILURE() << "left running: pid " << pid;
-      ProcessGuard leftover(pid);
-    }
-    expect_no_sanitizer_reports(dir.path());
-  }
   // Kills the supervisor with SIGKILL and returns its payload, which lives on.
   pid_t kill_supervisor_keep_payload(std::vector<std::string> options = {},
                                      RunOptions run_options = {}) {
-    auto r = start(std::move(options), payload_as_nobody(), std::move(run_options));
+    auto r = start(options, payload_as_nobody(), std::move(run_options));
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     const pid_t supervisor = pid_in(pidfile);
     const pid_t payload = payload_of(supervisor);
     EXPECT_TRUE(eventually([&] { return read_status(payload)["Uid"].rfind("65534", 0) == 0; }));
-    guards.back().kill_now();
+    ProcessGuard(supervisor).kill_now();
     reap_children();
     EXPECT_TRUE(alive(payload)) << "the payload should outlive its supervisor here";
     return payload;

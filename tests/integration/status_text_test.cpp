@@ -8,49 +8,22 @@
 #include <string>
 #include <vector>
 
-#include "support.hpp"
+#include "fixture.hpp"
 
 using namespace dktest;
 
 namespace {
 
-class StatusText : public ::testing::Test {
+class StatusText : public DaemonkitTest {
  protected:
-  TempDir dir;
-  std::string pidfile = dir / "dk.pid";
-  std::vector<ProcessGuard> guards;
-
-  CommandResult dk(std::vector<std::string> args) {
-    args.insert(args.begin(), daemonkit_path());
-    return run(args, with_sanitizer_logs(dir.path(), {}));
-  }
-  // `daemonkit start --pidfile P OPTIONS -- PROGRAM...`; guards supervisor
-  // and payload; returns the payload's pid (0 if none).
-  pid_t start(std::vector<std::string> options, const std::vector<std::string>& program) {
-    std::vector<std::string> args = {"start", "--pidfile", pidfile};
-    args.insert(args.end(), options.begin(), options.end());
-    args.push_back("--");
-    args.insert(args.end(), program.begin(), program.end());
-    auto r = dk(args);
+  // Starts the daemon; returns the payload's pid (0 if none).
+  pid_t start(const std::vector<std::string>& options, const std::vector<std::string>& program) {
+    auto r = start_daemon(options, program);
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     const pid_t supervisor = pid_in(pidfile);
     if (r.exit_code != 0 || supervisor <= 1) return 0;
-    guards.emplace_back(supervisor);
     auto kids = children_of(supervisor);
-    if (kids.empty()) return 0;
-    guards.emplace_back(kids[0]);
-    return kids[0];
-  }
-
-  void TearDown() override {
-    dk({"stop", "--pidfile", pidfile, "--timeout", "1"});
-    guards.clear();
-    reap_children();
-    for (pid_t pid : processes_mentioning(dir.path().string())) {
-      ADD_FAILURE() << "left running: pid " << pid;
-      ProcessGuard leftover(pid);
-    }
-    expect_no_sanitizer_reports(dir.path());
+    return kids.empty() ? 0 : kids[0];
   }
 };
 
