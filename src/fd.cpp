@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +30,36 @@ std::string read_head(const std::filesystem::path& path, size_t limit) {
     text.append(buf, static_cast<size_t>(n));
   if (text.size() > limit) text.resize(limit);
   return text;
+}
+
+Result<void> replace_file(const std::filesystem::path& path, std::string_view content,
+                          mode_t mode) {
+  const std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    unsigned long long nonce = 0;
+    if (::getrandom(&nonce, sizeof nonce, 0) != static_cast<ssize_t>(sizeof nonce))
+      return fail(Error::from_errno(errno, "getrandom", ""));
+    char name[40];
+    std::snprintf(name, sizeof name, ".daemonkit-tmp.%016llx", nonce);
+    tmp = (dir / name).string();
+    fd = sys::retry_eintr([&] {
+      return sys::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    });
+    if (fd < 0 && errno != EEXIST) return fail(Error::from_errno(errno, "create a file in", dir));
+  }
+  if (fd < 0) return fail(Error::from_errno(EEXIST, "create a file in", dir));
+  UniqueFd file(fd);
+  auto undo = [&](int e, const char* op) {
+    ::unlink(tmp.c_str());
+    return fail(Error::from_errno(e, op, path));
+  };
+  if (::fchmod(file.get(), mode) < 0) return undo(errno, "chmod");
+  if (sys::write_all(file.get(), content.data(), content.size()) < 0) return undo(errno, "write");
+  if (::close(file.release()) < 0) return undo(errno, "write");
+  if (::rename(tmp.c_str(), path.c_str()) < 0) return undo(errno, "replace");
+  return {};
 }
 
 std::optional<ProcStat> read_proc_stat(pid_t pid) {

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "daemonkit/result.hpp"
@@ -57,6 +58,13 @@ std::optional<ProcStat> read_proc_stat(pid_t pid);
 // Up to `limit` bytes from the start of the file at `path`; "" when it
 // cannot be read (for small files such as /proc entries and state files).
 std::string read_head(const std::filesystem::path& path, size_t limit);
+
+// Replaces the file at `path` with `content` at once: written to a new
+// temporary file in the same directory (".daemonkit-tmp.<random>", a name
+// that fits whatever `path`'s is), given `mode`, then renamed over `path`.
+// A reader sees the old file or the new one, whole. Errors name the step
+// and the path; the temporary file never stays.
+Result<void> replace_file(const std::filesystem::path& path, std::string_view content, mode_t mode);
 
 // A process handle (pidfd). Operations report ESRCH-style outcomes as values.
 //

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -152,6 +153,53 @@ TEST_F(Reliability, StopSendsTheDaemonsOwnStopSignal) {
   stop = dk({"stop", "--pidfile", pidfile, "--signal", "TERM"});
   EXPECT_EQ(stop.exit_code, 0) << stop.describe();
   EXPECT_EQ(read_file(got), "TERM\n");
+}
+
+// `run` given SIGTERM (by systemd, docker stop) sends the daemon's stop
+// signal; SIGINT stays SIGINT.
+TEST_F(Reliability, RunSendsItsStopSignalWhenItGetsSigterm) {
+  const std::string got = dir / "got";
+  const std::string script = "trap 'echo INT > " + got + "; exit 0' INT; trap 'echo TERM > " + got +
+                             "; exit 0' TERM; echo up > " + dir / "up" +
+                             "; while :; do sleep 0.1; done";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::execl(daemonkit_path().c_str(), "daemonkit", "run", "--stop-signal", "INT", "--", "/bin/sh",
+            "-c", script.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ProcessGuard run_guard(pid);
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir / "up"); }));
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  EXPECT_EQ(read_file(got), "INT\n");
+}
+
+// A record that cannot be written is said in the log (once per cause), and
+// the daemon runs on.
+TEST_F(Reliability, ARecordThatCannotBeWrittenIsLogged) {
+#ifndef DAEMONKIT_FAULT_INJECTION
+  GTEST_SKIP() << "needs the fault-injection seam to fill the disk";
+#endif
+  RunOptions full;
+  full.extra_env.push_back("DAEMONKIT_FAULTS=write:.daemonkit-tmp=ENOSPC");
+  auto r = start({"--stdout", log}, {"/bin/sleep", "1000"}, full);
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_TRUE(eventually([&] {
+    return read_file(log).find("cannot record the daemon's state: write '" + pidfile +
+                               ".state': No space left on device") != std::string::npos;
+  })) << read_file(log);
+  size_t said = 0;
+  for (size_t at = 0; (at = read_file(log).find("cannot record", at)) != std::string::npos; ++at)
+    ++said;
+  EXPECT_EQ(said, 1U) << read_file(log);
+  EXPECT_EQ(status().exit_code, 0);
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().rfind(".daemonkit-tmp", 0), std::string::npos)
+        << "a temporary file was left: " << e.path();
 }
 
 // A supervisor that has not recorded its state (deleted, or a pidfile name

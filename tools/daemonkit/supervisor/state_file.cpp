@@ -1,7 +1,5 @@
 #include "supervisor/state_file.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -201,29 +199,8 @@ std::optional<DaemonRecord> decode_record(std::string_view text) {
 
 daemonkit::Result<void> write_record(const std::filesystem::path& pidfile,
                                      const DaemonRecord& record) {
-  const auto path = state_path(pidfile);
-  const std::string text = encode_record(record);
-  // A temporary name that always fits (the record's own may be 255 bytes).
-  std::string tmp = (path.parent_path() / ".daemonkit-state.XXXXXX").string();
-  daemonkit::UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
-  if (!fd)
-    return daemonkit::fail(
-        Error::from_errno(errno, "create a temporary file in", path.parent_path()));
-  auto undo = [&](int e, const char* op) {
-    ::unlink(tmp.c_str());
-    return daemonkit::fail(Error::from_errno(e, op, path));
-  };
   // Readable by whoever may read the pidfile, as `status` must be.
-  if (::fchmod(fd.get(), 0644) < 0) return undo(errno, "chmod");
-  for (size_t done = 0; done < text.size();) {
-    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return undo(n < 0 ? errno : ENOSPC, "write");
-    done += static_cast<size_t>(n);
-  }
-  if (::close(fd.release()) < 0) return undo(errno, "write");
-  if (::rename(tmp.c_str(), path.c_str()) < 0) return undo(errno, "replace");
-  return {};
+  return daemonkit::replace_file(state_path(pidfile), encode_record(record), 0644);
 }
 
 std::optional<DaemonRecord> read_record(const std::filesystem::path& pidfile) {
