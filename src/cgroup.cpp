@@ -97,7 +97,8 @@ std::optional<Cgroup> Cgroup::create(const std::string& prefix) {
       return std::nullopt;
     char suffix[24];
     std::snprintf(suffix, sizeof suffix, "-%016llx", static_cast<unsigned long long>(nonce));
-    const std::string path = hierarchy->mount_point + relative + "/" + prefix + suffix;
+    std::string path = hierarchy->mount_point;
+    path.append(relative).append("/").append(prefix).append(suffix);
     if (::mkdir(path.c_str(), 0755) < 0) {
       if (errno == EEXIST) continue;
       return std::nullopt;

@@ -12,7 +12,6 @@
 
 namespace dkcli {
 
-using daemonkit::Error;
 
 namespace {
 
