@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string_view>
 
 #include "sys/sys.hpp"
@@ -182,8 +183,25 @@ bool Cgroup::wait_until_empty(std::chrono::milliseconds timeout) const {
   }
 }
 
+namespace {
+
+// Removes the cgroups below `dir`, deepest first (a daemonkit run inside
+// the payload makes its own there, and may have been killed before it
+// could remove it). Only directories: a cgroup's files cannot be removed.
+void remove_children(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (!entry.is_directory(ec) || entry.is_symlink(ec)) continue;
+    remove_children(entry.path());
+    ::rmdir(entry.path().c_str());
+  }
+}
+
+}  // namespace
+
 Result<void> Cgroup::remove() {
   procs_.reset();
+  remove_children(path_);
   if (::rmdir(path_.c_str()) < 0 && errno != ENOENT)
     return fail(Error::from_errno(errno, "remove cgroup", path_));
   return {};

@@ -33,6 +33,7 @@ Result<DaemonStatus> query_status(const std::filesystem::path& pidfile) {
       st.state = RunState::running;
       st.pid = info->holder;
       st.supervisor = info->supervisor;
+      st.older_supervisor = info->older_supervisor;
       break;
     case PidfileInfo::Lock::unlocked:
       if (info->recorded) {
@@ -212,8 +213,8 @@ Result<pid_t> reopen_daemon(const std::filesystem::path& pidfile) {
   if (!holder) return fail(std::move(holder).error());
   if (!*holder) return pid_t{0};
   const Pidfd& p = (*holder)->process;
-  auto sent =
-      (*holder)->supervisor ? p.send_queued(reopen_request_signal(), 0) : p.send_signal(SIGHUP);
+  const bool supervisor = (*holder)->supervisor || (*holder)->older_supervisor;
+  auto sent = supervisor ? p.send_queued(reopen_request_signal(), 0) : p.send_signal(SIGHUP);
   if (!sent) return fail(std::move(sent).error());
   return *sent ? p.pid() : pid_t{0};
 }
@@ -282,7 +283,7 @@ Result<RequestResult> reload_daemon(const std::filesystem::path& pidfile,
                                     std::chrono::milliseconds timeout) {
   auto st = query_status(pidfile);
   if (!st) return fail(std::move(st).error());
-  if (!st->supervisor) {
+  if (!st->supervisor && !st->older_supervisor) {
     RequestResult result;
     auto pid = signal_daemon(pidfile, SIGHUP);
     if (!pid) return fail(std::move(pid).error());
@@ -298,6 +299,15 @@ Result<RequestResult> signal_payload(const std::filesystem::path& pidfile, int s
                                      std::chrono::milliseconds timeout) {
   auto st = query_status(pidfile);
   if (!st) return fail(std::move(st).error());
+  if (st->older_supervisor) {
+    RequestResult result;
+    result.pid = st->pid;
+    result.outcome = RequestResult::Outcome::failed;
+    result.why = "pid " + std::to_string(st->pid) +
+                 " is the supervisor of an older daemonkit, which cannot pass signals on "
+                 "(restart the daemon)";
+    return result;
+  }
   if (!st->supervisor) {
     // The daemon is its own payload.
     RequestResult result;

@@ -91,6 +91,9 @@ Result<PidfileInfo> inspect_once(const std::filesystem::path& path) {
   pid_t holder = sys::lock_holder(fd.get(), &length);
   if (holder == -2) return fail(Error::from_errno(errno, "query lock on", path));
   info.supervisor = holder != 0 && length == sys::kSupervisorLockLength;
+  if (holder > 0 && length == 0)
+    info.older_supervisor =
+        read_head("/proc/" + std::to_string(holder) + "/comm", 64) == "daemonkit\n";
   if (holder == 0) {
     info.lock = PidfileInfo::Lock::unlocked;
   } else {
@@ -138,7 +141,8 @@ Result<std::optional<LockHolder>> open_lock_holder(const std::filesystem::path& 
     if (!after) return fail(std::move(after).error());
     if (after->lock == PidfileInfo::Lock::locked && after->holder == before->holder &&
         !pidfd->has_exited())
-      return std::optional<LockHolder>(LockHolder{std::move(*pidfd), after->supervisor});
+      return std::optional<LockHolder>(
+          LockHolder{std::move(*pidfd), after->supervisor, after->older_supervisor});
   }
   return fail(
       Error::because("identify the lock holder of", path, "the lock changed hands too often"));

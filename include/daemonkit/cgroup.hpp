@@ -48,7 +48,8 @@ class Cgroup {
   // cgroup.events notification, no polling), or `timeout` passes; returns
   // whether it is empty.
   bool wait_until_empty(std::chrono::milliseconds timeout) const;
-  // Removes the (empty) cgroup; the object is not usable afterwards.
+  // Removes the (empty) cgroup and any left below it; the object is not
+  // usable afterwards.
   Result<void> remove();
 
  private:

@@ -43,6 +43,10 @@ struct PidfileInfo {
   // (control.hpp) that would kill any other daemon. Told by the lock itself,
   // so it holds from the instant the lock is taken.
   bool supervisor = false;
+  // With Lock::locked: a supervisor of a daemonkit from before that mark (it
+  // locks the whole file, and is named "daemonkit"), still running after an
+  // upgrade: it understands reopen and reload requests, nothing newer.
+  bool older_supervisor = false;
 };
 
 // Reads the pidfile at `path` without creating, locking or following a
@@ -59,7 +63,8 @@ Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path);
 // not the pid the file names.
 struct LockHolder {
   Pidfd process;
-  bool supervisor = false;  // see PidfileInfo::supervisor
+  bool supervisor = false;        // see PidfileInfo::supervisor
+  bool older_supervisor = false;  // see PidfileInfo::older_supervisor
 };
 Result<std::optional<LockHolder>> open_lock_holder(const std::filesystem::path& path);
 

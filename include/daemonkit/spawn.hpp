@@ -103,6 +103,13 @@ struct Descendant {
 // round.
 std::vector<Descendant> stop_descendants(pid_t root, pid_t except = 0);
 
+// Every live process whose process group is `pgid` and that started no
+// earlier than `since_ticks` (clock ticks after boot, as in /proc/PID/stat),
+// each held by a pidfd opened before its group was confirmed. A group id
+// cannot be handed out again while a member lives, so these are that
+// group's members even after its leader is gone.
+std::vector<Descendant> group_members(pid_t pgid, unsigned long long since_ticks = 0);
+
 // If standard input is a terminal, makes our process group its foreground
 // group again (after a payload that had it ended).
 void reclaim_terminal();

@@ -346,6 +346,28 @@ std::vector<Descendant> stop_descendants(pid_t root, pid_t except) {
   return found;
 }
 
+std::vector<Descendant> group_members(pid_t pgid, unsigned long long since_ticks) {
+  std::vector<Descendant> found;
+  if (pgid <= 1) return found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str(), &end, 10);
+    if (pid <= 1 || *end != '\0') continue;
+    auto before = read_proc_stat(static_cast<pid_t>(pid));
+    if (!before || before->pgrp != pgid) continue;
+    auto handle = Pidfd::open(static_cast<pid_t>(pid));
+    if (!handle) continue;
+    auto st = read_proc_stat(static_cast<pid_t>(pid));  // after the handle: it is this process
+    if (!st || st->pgrp != pgid || st->state == 'Z' || st->start_ticks < since_ticks) continue;
+    std::string comm = read_head(entry.path() / "comm", 64);
+    if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    found.push_back(Descendant{std::move(*handle), st->pgrp, std::move(comm)});
+  }
+  return found;
+}
+
 void reclaim_terminal() {
   if (::isatty(0) != 1) return;
   sigset_t ttou, old;

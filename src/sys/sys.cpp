@@ -182,7 +182,7 @@ pid_t lock_holder(int fd, off_t* length) noexcept {
   fl.l_whence = SEEK_SET;
   if (retry_eintr([&] { return ::fcntl(fd, F_GETLK, &fl); }) < 0) return -2;
   if (fl.l_type == F_UNLCK) return 0;
-  if (length != nullptr) *length = fl.l_len;
+  if (length != nullptr) *length = fl.l_type == F_WRLCK ? fl.l_len : -1;
   return fl.l_pid > 0 ? fl.l_pid : -1;
 }
 

@@ -115,7 +115,9 @@ int move_above_stdio(int fd) noexcept;
 // Who holds a conflicting POSIX lock on `fd`: 0 for nobody, the holder's pid,
 // or -1 when the lock is held by a process this pid namespace cannot see.
 // Returns -2 with errno on failure. With `length`, also the length of the
-// holder's lock (0: to the end of the file).
+// holder's lock (0: to the end of the file), or -1 when it is a read lock
+// (daemons hold write locks; anyone who can read a file can take a read
+// lock, of any length).
 pid_t lock_holder(int fd, off_t* length = nullptr) noexcept;
 
 }  // namespace daemonkit::sys

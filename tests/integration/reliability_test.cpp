@@ -63,6 +63,88 @@ class Reliability : public DaemonkitTest {
   static bool has_setpriv() { return ::access("/usr/bin/setpriv", X_OK) == 0; }
 };
 
+// A start while a stop ends the payload of a killed supervisor waits for
+// it: it never reports the stop as a running daemon, and one payload runs.
+TEST_F(Reliability, AStartWhileAStopEndsAnOrphanStartsItsOwnPayload) {
+  if (!has_setpriv()) GTEST_SKIP() << "no /usr/bin/setpriv";
+  const std::vector<std::string> stubborn = {"/usr/bin/setpriv",
+                                             "--reuid=nobody",
+                                             "--regid=nogroup",
+                                             "--clear-groups",
+                                             "/bin/sh",
+                                             "-c",
+                                             "trap '' TERM; while :; do sleep 1; done",
+                                             dir.path().string()};
+  auto r = start({}, stubborn);
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  const pid_t orphan = payload_of(pid_in(pidfile));
+  ASSERT_TRUE(eventually([&] { return read_status(orphan)["Uid"].rfind("65534", 0) == 0; }));
+  ProcessGuard(pid_in(pidfile)).kill_now();
+  ProcessGuard orphan_guard(orphan);
+  auto stop = std::async(std::launch::async, [&] {
+    return dk({"stop", "--pidfile", pidfile, "--timeout", "2"});
+  });
+  ::usleep(300 * 1000);  // the stop is waiting for the orphan to end
+  auto second = start({}, {"/bin/sleep", "1000"});
+  EXPECT_EQ(second.exit_code, 0) << second.describe();
+  EXPECT_EQ(second.out.find("already running"), std::string::npos) << second.describe();
+  EXPECT_EQ(stop.get().exit_code, 0);
+  EXPECT_TRUE(orphan_guard.exited());
+  auto st = status();
+  EXPECT_EQ(st.exit_code, 0) << st.describe();
+  EXPECT_NE(st.out.find("/bin/sleep 1000"), std::string::npos) << st.describe();
+}
+
+// A payload that never stops writing cannot keep its supervisor from
+// hearing `stop`: it stops in time, by its stop signal, the supervisor by
+// itself.
+TEST_F(Reliability, APayloadThatNeverStopsWritingIsStoppedInTime) {
+  auto r = start({"--stdout", log, "--log-max-size", "1M", "--log-keep", "1"}, {"/usr/bin/yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(log + ".1"); }));
+  auto stop = dk({"stop", "--pidfile", pidfile, "--timeout", "5"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.describe();
+  EXPECT_EQ(stop.err.find("did not"), std::string::npos) << stop.describe();
+}
+
+// daemonkit inside daemonkit: the inner supervisor's cgroup, below the
+// outer one's, goes with it even when it is killed before it removes it.
+TEST_F(Reliability, NestedSupervisorsLeaveNoCgroup) {
+  auto r =
+      start({"--stdout", log}, {daemonkit_path(), "run", "--", "/bin/sh", "-c",
+                                "trap '' TERM; while :; do sleep 0.2; done", dir.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  const std::string record = read_file(pidfile + ".state");
+  const auto at = record.find("cgroup=");
+  if (at == std::string::npos) GTEST_SKIP() << "no cgroup on this machine";
+  const std::string cgroup = record.substr(at + 7, record.find('\n', at) - at - 7);
+  ASSERT_TRUE(eventually([&] {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(cgroup, ec))
+      if (e.is_directory()) return true;
+    return false;
+  })) << "the inner supervisor made no cgroup below "
+      << cgroup;
+  auto stop = dk({"stop", "--pidfile", pidfile, "--timeout", "1"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.describe();
+  EXPECT_FALSE(std::filesystem::exists(cgroup)) << read_file(log);
+}
+
+// A supervisor of an older daemonkit (it locks the whole pidfile) cannot
+// pass a signal on: `signal` says so and never signals it.
+TEST_F(Reliability, SignalNeverReachesAnOlderSupervisor) {
+  const std::string older = dir / "daemonkit";  // "stubborn" named like the old tool
+  std::filesystem::copy_file(payload_path("stubborn"), older);
+  auto r = run({older, pidfile});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  ProcessGuard holder(pid_in(pidfile));
+  auto s = dk({"signal", "--pidfile", pidfile, "--signal", "USR1"});
+  EXPECT_EQ(s.exit_code, 1) << s.describe();
+  EXPECT_NE(s.err.find("older daemonkit"), std::string::npos) << s.describe();
+  EXPECT_FALSE(holder.wait_exit(200ms)) << "the supervisor was signalled";
+  holder.kill_now();
+}
+
 // The parent-death signal is gone once the payload changes credentials:
 // the record (pid and start time) finds it again, and the next start ends
 // it before its own payload runs. Never two copies.
@@ -85,7 +167,7 @@ TEST_F(Reliability, ThePayloadOfAKilledSupervisorIsEndedByTheNextStart) {
     reap_children();
     return processes_mentioning(dir.path().string()).size() == 2U;
   })) << processes_mentioning(dir.path().string()).size();
-  EXPECT_NE(read_file(log).find("the payload " + std::to_string(orphan)), std::string::npos)
+  EXPECT_NE(read_file(log).find("payload (pid " + std::to_string(orphan) + ", "), std::string::npos)
       << read_file(log);
 }
 
@@ -104,7 +186,8 @@ TEST_F(Reliability, WithoutACgroupTheNextStopStillEndsThePayloadOfAKilledSupervi
       << "the fault seam should have kept the payload out of any cgroup";
   auto r = dk({"stop", "--pidfile", pidfile, "--timeout", "2"});
   EXPECT_EQ(r.exit_code, 0) << r.describe();
-  EXPECT_NE(r.err.find("the payload " + std::to_string(orphan)), std::string::npos) << r.describe();
+  EXPECT_NE(r.err.find("payload (pid " + std::to_string(orphan) + ", "), std::string::npos)
+      << r.describe();
   EXPECT_TRUE(orphan_guard.wait_exit(5s));
   EXPECT_FALSE(std::filesystem::exists(pidfile));
   EXPECT_EQ(status().exit_code, 3);

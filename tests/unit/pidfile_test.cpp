@@ -1,8 +1,14 @@
 #include "daemonkit/pidfile.hpp"
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "support.hpp"
 
 using daemonkit::parse_pid;
 
@@ -35,4 +41,54 @@ TEST(PidMax, IsWithinTheKernelsBounds) {
   auto m = daemonkit::pid_max();
   EXPECT_GT(m, 1);
   EXPECT_LE(m, 4194304);
+}
+
+namespace {
+
+// Locks `path` in a child (type and length as given), writes the child's
+// pid into it, and returns the child, which waits on the pipe `hold` for EOF.
+pid_t lock_in_child(const std::string& path, short type, off_t length, const int hold[2]) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::close(hold[1]);
+  int fd = ::open(path.c_str(), type == F_WRLCK ? O_RDWR : O_RDONLY);
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_len = length;
+  if (fd < 0 || ::fcntl(fd, F_SETLK, &fl) < 0) _exit(1);
+  char c;
+  (void)!::read(hold[0], &c, 1);
+  _exit(0);
+}
+
+}  // namespace
+
+// The mark that says "a supervisor holds this" is a write lock of a length
+// of its own: a read lock of that length (anyone who can read the pidfile
+// can take one) is no supervisor.
+TEST(PidfileInfo, OnlyAWriteLockOfTheSupervisorsLengthMarksASupervisor) {
+  dktest::TempDir dir;
+  const std::string path = dir / "x.pid";
+  for (short type : {F_WRLCK, F_RDLCK}) {
+    for (off_t length : {off_t{0}, off_t{1} << 62}) {
+      int hold[2];
+      ASSERT_EQ(::pipe(hold), 0);
+      dktest::write_file(path, "");
+      const pid_t child = lock_in_child(path, type, length, hold);
+      ASSERT_GT(child, 0);
+      dktest::write_file(path, std::to_string(child) + "\n");
+      ASSERT_TRUE(dktest::eventually([&] {
+        auto info = daemonkit::inspect_pidfile(path);
+        return info && info->lock == daemonkit::PidfileInfo::Lock::locked;
+      }));
+      auto info = daemonkit::inspect_pidfile(path);
+      ASSERT_TRUE(info);
+      EXPECT_EQ(info->supervisor, type == F_WRLCK && length == (off_t{1} << 62))
+          << "type " << type << " length " << length;
+      ::close(hold[1]);
+      ::close(hold[0]);
+      ::waitpid(child, nullptr, 0);
+    }
+  }
 }

@@ -57,13 +57,24 @@ TEST(DaemonRecord, ANewlineInAValueCannotAddAKey) {
 
 TEST(DaemonRecord, WhatIsNotARecordIsRefused) {
   EXPECT_FALSE(dkcli::decode_record(""));
-  EXPECT_FALSE(dkcli::decode_record("pid=12\n"));                // no phase
+  EXPECT_FALSE(dkcli::decode_record("phase=running\n"));         // no supervisor
   EXPECT_FALSE(dkcli::decode_record("phase=running\npid=1\n"));  // not a supervisor's pid
-  EXPECT_FALSE(dkcli::decode_record("phase=bogus\npid=12\n"));
   auto r = dkcli::decode_record("phase=running\npid=12\npayload=1\nstop_signal=999\nx\n\\");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->payload, 0) << "pid 1 is never a payload";
   EXPECT_EQ(r->stop_signal, SIGTERM) << "an impossible signal is not taken";
+}
+
+// What an older daemonkit wrote (no phase): up, or ended when it says why.
+TEST(DaemonRecord, AnOlderDaemonkitsRecordIsRead) {
+  auto up = dkcli::decode_record("pid=12\npayload=13\nrestarts=0\nreload_notify=0\n");
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->phase, DaemonRecord::Phase::running);
+  EXPECT_EQ(up->supervisor, 12);
+  EXPECT_EQ(up->payload_start_ticks, 0U) << "no identity: never found as an orphan";
+  auto ended = dkcli::decode_record("pid=12\nended=exited with 3\nrestarts=0\n");
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->phase, DaemonRecord::Phase::ended);
 }
 
 TEST(DaemonRecord, IsReplacedWholeAndItsTemporaryNameAlwaysFits) {

@@ -17,6 +17,7 @@
 
 #include "daemonkit/control.hpp"
 #include "daemonkit/detach.hpp"
+#include "daemonkit/output.hpp"
 #include "daemonkit/pidfile.hpp"
 #include "daemonkit/signals.hpp"
 #include "daemonkit/spawn.hpp"
@@ -115,7 +116,7 @@ enum class Holder { ready, ended, still_starting };
 // it holds the lock.
 Holder await_holder(const std::filesystem::path& pidfile, const daemonkit::DaemonStatus& st,
                     std::chrono::steady_clock::time_point deadline) {
-  if (!st.supervisor) return Holder::ready;
+  if (!st.supervisor && !st.older_supervisor) return Holder::ready;
   auto handle = daemonkit::Pidfd::open(st.pid);
   if (!handle) return Holder::ended;
   // A supervisor records itself right after it took the lock; a record
@@ -126,7 +127,8 @@ Holder await_holder(const std::filesystem::path& pidfile, const daemonkit::Daemo
     auto record = dkcli::read_record(pidfile);
     if (record && record->supervisor == st.pid && record->phase != DaemonRecord::Phase::starting)
       return Holder::ready;
-    if ((!record || record->supervisor != st.pid) &&
+    // (A supervisor of an older daemonkit writes its record only once up.)
+    if ((!record || record->supervisor != st.pid) && !st.older_supervisor &&
         std::chrono::steady_clock::now() >= no_record_until)
       return Holder::ready;
     if (std::chrono::steady_clock::now() >= deadline) return Holder::still_starting;
@@ -228,25 +230,57 @@ int run(const Options& o) {
   return dkcli::supervise(*plan, **hub, nullptr, pidfile);
 }
 
-// The lock is free, but a payload whose supervisor was killed may still run
-// (its record says who it is), or its cgroup be left: take the lock
-// ourselves, so no start runs meanwhile, and end it. Returns the line said,
-// or "" when nothing ran.
-daemonkit::Result<std::string> stop_leftovers(const Options& o) {
+// Who owns the daemon's output files: the uid and gid the supervisor
+// records with --user. Root's `status` reads them as that user (and its
+// groups), never with root's power over files that user can replace.
+// nullopt: read as the caller (no user in the record, or the caller is not
+// root and so has no power to lend).
+std::optional<daemonkit::Credentials> output_owner(const std::optional<DaemonRecord>& record) {
+  if (!record || !record->uid || ::geteuid() != 0) return std::nullopt;
+  daemonkit::Credentials c;
+  c.uid = *record->uid;
+  c.gid = record->gid.value_or(*record->uid);
+  c.user = std::to_string(c.uid);
+  if (const struct passwd* pw = ::getpwuid(c.uid))
+    if (auto named =
+            daemonkit::lookup_credentials(std::string(pw->pw_name) + ":" + std::to_string(c.gid)))
+      return std::move(*named);
+  return c;  // no such user any more: its ids, no supplementary groups
+}
+
+// Appends `lines` to the daemon's captured log (as its user: the file is
+// that user's to replace) or sends them to its syslog tag; best effort.
+void tell_daemon_log(const DaemonRecord& record, const std::vector<std::string>& lines) {
+  if (!record.syslog.empty()) {
+    if (auto w = daemonkit::SyslogWriter::open(record.syslog))
+      for (const auto& l : lines)
+        (void)w->send(daemonkit::Level::warning, ::getpid(), "daemonkit: " + l);
+    return;
+  }
+  if (record.log.empty()) return;
+  auto f = daemonkit::OutputFile::open(record.log, std::nullopt, output_owner(record));
+  if (!f) return;
+  for (const auto& l : lines) (void)f->write("daemonkit: " + l + "\n");
+}
+
+// The lock is free, but the payload of a supervisor that was killed may
+// still run, or its group or cgroup: its record says who they are. Ends
+// them, says so (on standard error and in the daemon's log), and removes
+// the record. No lock is taken: a start meanwhile ends the same processes
+// before its payload runs, and then holds the pidfile, which is not removed
+// while locked. Returns whether anything was left.
+bool stop_leftovers(const Options& o) {
   auto record = dkcli::read_record(o.pidfile);
-  if (!record || record->phase == DaemonRecord::Phase::ended ||
-      (!dkcli::leftovers_run(*record) && record->cgroup.empty()))
-    return std::string();
-  auto acquired = daemonkit::LockedPidfile::acquire(o.pidfile, true);
-  if (!acquired) return daemonkit::fail(std::move(acquired).error());
-  auto* lock = std::get_if<daemonkit::LockedPidfile>(&*acquired);
-  if (lock == nullptr) return std::string();  // a new daemon took it: the caller stops that
-  if (auto w = lock->write_pid(::getpid()); !w) return daemonkit::fail(std::move(w).error());
-  if (o.stop_signal) record->stop_signal = *o.stop_signal;
-  std::string said = dkcli::end_leftovers(*record, o.timeout);
-  dkcli::remove_record(o.pidfile);
-  (void)lock->remove();
-  return said;
+  if (!record) return false;
+  DaemonRecord r = *record;
+  if (o.stop_signal) r.stop_signal = *o.stop_signal;
+  const auto lines = dkcli::end_leftovers(r, o.timeout);
+  for (const auto& l : lines) say(stderr, "daemonkit: " + l);
+  if (!lines.empty()) tell_daemon_log(r, lines);
+  // Only the record we acted on: a new supervisor may have written its own.
+  if (auto now = dkcli::read_record(o.pidfile); now && now->supervisor == r.supervisor)
+    dkcli::remove_record(o.pidfile);
+  return !lines.empty();
 }
 
 int stop(const Options& o, bool quiet) {
@@ -255,13 +289,10 @@ int stop(const Options& o, bool quiet) {
   s.timeout = o.timeout;
   auto st = daemonkit::query_status(o.pidfile);
   if (!st) return report(st.error(), "stop", Command::stop);
-  if (st->state != daemonkit::RunState::running) {
-    auto left = stop_leftovers(o);
-    if (!left) return report(left.error(), "stop", Command::stop);
-    if (!left->empty()) {
-      say(stderr, "daemonkit: " + *left);
-      return 0;
-    }
+  if (st->state != daemonkit::RunState::running && stop_leftovers(o)) {
+    if (auto removed = daemonkit::remove_stale_pidfile(o.pidfile); !removed)
+      say(stderr, "daemonkit: warning: " + removed.error().message());
+    return 0;
   }
   auto stopped = daemonkit::stop_daemon(o.pidfile, s);
   if (!stopped) return report(stopped.error(), "stop", Command::stop);
@@ -333,24 +364,6 @@ std::string human_duration(std::chrono::seconds d) {
   if (s < 3600) return std::to_string(s / 60) + " min " + std::to_string(s % 60) + " s";
   if (s < 86400) return std::to_string(s / 3600) + " h " + std::to_string(s % 3600 / 60) + " min";
   return std::to_string(s / 86400) + " days " + std::to_string(s % 86400 / 3600) + " h";
-}
-
-// Who owns the daemon's output files: the uid and gid the supervisor
-// records with --user. Root's `status` reads them as that user (and its
-// groups), never with root's power over files that user can replace.
-// nullopt: read as the caller (no user in the record, or the caller is not
-// root and so has no power to lend).
-std::optional<daemonkit::Credentials> output_owner(const std::optional<DaemonRecord>& record) {
-  if (!record || !record->uid || ::geteuid() != 0) return std::nullopt;
-  daemonkit::Credentials c;
-  c.uid = *record->uid;
-  c.gid = record->gid.value_or(*record->uid);
-  c.user = std::to_string(c.uid);
-  if (const struct passwd* pw = ::getpwuid(c.uid))
-    if (auto named =
-            daemonkit::lookup_credentials(std::string(pw->pw_name) + ":" + std::to_string(c.gid)))
-      return std::move(*named);
-  return c;  // no such user any more: its ids, no supplementary groups
 }
 
 int status(const Options& o) {

@@ -38,9 +38,15 @@ Result<void> store(Result<T> r, auto&& into) {
   return {};
 }
 
-const std::array<Spec, 31> kSpecs = {{
-    {"--pidfile", "PATH", kPidfile,
-     "the pidfile, locked by the daemon for its whole life (required; optional for run)",
+const std::array<Spec, 33> kSpecs = {{
+    {"--pidfile", "PATH", kPidfile & ~bit(Command::run),
+     "the pidfile, locked by the daemon for its whole life (required)",
+     [](Options& o, std::string_view v) {
+       o.pidfile = std::filesystem::path(v);
+       return ok();
+     }},
+    {"--pidfile", "PATH", bit(Command::run),
+     "the pidfile, locked by the daemon for its whole life (optional)",
      [](Options& o, std::string_view v) {
        o.pidfile = std::filesystem::path(v);
        return ok();
@@ -206,9 +212,12 @@ const std::array<Spec, 31> kSpecs = {{
        return store(daemonkit::parse_seconds(v, "--timeout"),
                     [&](std::chrono::milliseconds t) { o.timeout = t; });
      }},
-    {"--signal", "NAME", bit(Command::stop) | bit(Command::signal),
-     "stop: the signal sent first to the payload's group (default: the daemon's --stop-signal);"
-     " signal: the signal to send (required)",
+    {"--signal", "NAME", bit(Command::stop),
+     "the signal sent first to the payload's group, this once (default: its --stop-signal)",
+     [](Options& o, std::string_view v) {
+       return store(daemonkit::parse_signal(v, "--signal"), [&](int s) { o.stop_signal = s; });
+     }},
+    {"--signal", "NAME", bit(Command::signal), "the signal to send (required)",
      [](Options& o, std::string_view v) {
        return store(daemonkit::parse_signal(v, "--signal"), [&](int s) { o.stop_signal = s; });
      }},
@@ -359,11 +368,17 @@ Result<Options> parse_command_line(const std::vector<std::string_view>& args) {
       name = arg.substr(0, eq);
       value = arg.substr(eq + 1);
     }
+    // An option may mean a little different things to different commands:
+    // the entry for this command, if any.
     const Spec* spec = nullptr;
-    for (const auto& s : kSpecs)
-      if (s.name == name) spec = &s;
-    if (spec == nullptr) return fail(usage_error("unknown option '" + std::string(name) + "'"));
-    if ((spec->commands & bit(o.command)) == 0)
+    bool known = false;
+    for (const auto& s : kSpecs) {
+      if (s.name != name) continue;
+      known = true;
+      if ((s.commands & bit(o.command)) != 0) spec = &s;
+    }
+    if (!known) return fail(usage_error("unknown option '" + std::string(name) + "'"));
+    if (spec == nullptr)
       return fail(usage_error("option '" + std::string(name) + "' does not apply to " + cmd));
     if (spec->metavar.empty()) {
       if (value) return fail(usage_error("option '" + std::string(name) + "' takes no value"));

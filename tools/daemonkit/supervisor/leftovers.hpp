@@ -12,6 +12,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "daemonkit/fd.hpp"
 #include "supervisor/state_file.hpp"
@@ -28,13 +29,15 @@ struct Orphan {
 std::optional<Orphan> find_orphan(const DaemonRecord& record);
 
 // Whether anything of the daemon `record` describes still runs: its payload,
-// or any process in its cgroup.
+// a member of its process group, or any process in its cgroup.
 bool leftovers_run(const DaemonRecord& record);
 
 // Ends what `record` left running: the payload and what it started get the
-// record's stop signal and SIGCONT, SIGKILL after `timeout`; then the whole
-// cgroup, if there was one. Returns one line for the log ("" when nothing
-// was left).
-std::string end_leftovers(const DaemonRecord& record, std::chrono::milliseconds timeout);
+// record's stop signal and SIGCONT, SIGKILL after `timeout`; then whatever
+// is left of its process group and its cgroup, which is removed. Returns the
+// lines to tell (in the payload's log and to whoever asked), none when
+// nothing was left.
+std::vector<std::string> end_leftovers(const DaemonRecord& record,
+                                       std::chrono::milliseconds timeout);
 
 }  // namespace dkcli

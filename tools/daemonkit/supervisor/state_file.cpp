@@ -12,7 +12,6 @@
 
 namespace dkcli {
 
-
 namespace {
 
 constexpr size_t kMaxRecordBytes = size_t{256} << 10;
@@ -130,6 +129,7 @@ std::string encode_record(const DaemonRecord& r) {
   line(out, "stop_signal", std::to_string(r.stop_signal));
   if (!r.status.empty()) line(out, "status", r.status);
   if (!r.log.empty()) line(out, "log", r.log);
+  if (!r.syslog.empty()) line(out, "syslog", r.syslog);
   if (r.uid) line(out, "uid", std::to_string(*r.uid));
   if (r.gid) line(out, "gid", std::to_string(*r.gid));
   if (!r.cgroup.empty()) line(out, "cgroup", r.cgroup);
@@ -141,7 +141,6 @@ std::string encode_record(const DaemonRecord& r) {
 
 std::optional<DaemonRecord> decode_record(std::string_view text) {
   DaemonRecord r;
-  r.phase = DaemonRecord::Phase::ended;
   bool have_phase = false;
   while (!text.empty()) {
     const size_t nl = text.find('\n');
@@ -175,6 +174,8 @@ std::optional<DaemonRecord> decode_record(std::string_view text) {
       r.status = value;
     } else if (key == "log") {
       r.log = value;
+    } else if (key == "syslog") {
+      r.syslog = value;
     } else if (key == "uid") {
       uid_t u = 0;
       if (parse_number(value, u)) r.uid = u;
@@ -191,7 +192,11 @@ std::optional<DaemonRecord> decode_record(std::string_view text) {
       r.ended = value;
     }
   }
-  if (!have_phase || r.supervisor <= 1 || r.payload < 0) return std::nullopt;
+  // A record of an older daemonkit has no phase: it was written once the
+  // daemon was up, and last when it ended.
+  if (!have_phase)
+    r.phase = r.ended.empty() ? DaemonRecord::Phase::running : DaemonRecord::Phase::ended;
+  if (r.supervisor <= 1 || r.payload < 0) return std::nullopt;
   if (r.payload == 1) r.payload = 0;
   return r;
 }

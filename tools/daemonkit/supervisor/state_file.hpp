@@ -42,6 +42,7 @@ struct DaemonRecord {
   unsigned restarts = 0;
   std::string status;        // the payload's last STATUS=
   std::string log;           // the captured-output file, if any
+  std::string syslog;        // or the --syslog tag
   std::optional<uid_t> uid;  // --user: whose power the supervisor uses on the log
   std::optional<gid_t> gid;
   int stop_signal = SIGTERM;

@@ -103,6 +103,7 @@ class Supervisor {
       record_.log = opt_.stdout_path->string();
     else if (opt_.stderr_path)
       record_.log = opt_.stderr_path->string();
+    if (opt_.syslog_tag) record_.syslog = *opt_.syslog_tag;
     if (plan_.credentials) {
       record_.uid = plan_.credentials->uid;
       record_.gid = plan_.credentials->gid;
@@ -308,8 +309,7 @@ void Supervisor::end_predecessor() {
   // starting, however long ending the old payload takes.
   save(DaemonRecord::Phase::starting);
   if (!old || old->supervisor == ::getpid()) return;
-  const std::string said = end_leftovers(*old, opt_.timeout);
-  if (!said.empty()) say_everywhere(Level::warning, said);
+  for (const auto& line : end_leftovers(*old, opt_.timeout)) say_everywhere(Level::warning, line);
 }
 
 Result<void> Supervisor::start_payload() {
@@ -541,7 +541,10 @@ void Supervisor::emit(Capture& c, std::string_view data) {
 
 void Supervisor::drain(Capture& c, bool final) {
   std::array<char, 65536> buf;
-  for (;;) {
+  // At most 1 MiB per turn of the loop, so that a payload that never stops
+  // writing (`yes`) cannot keep signals and deadlines from being handled;
+  // the rest waits for the next turn. A final drain takes all there is.
+  for (int turn = 0; final || turn < 16; ++turn) {
     ssize_t n = ::read(c.read_end.get(), buf.data(), buf.size());
     if (n <= 0) break;
     emit(c, std::string_view(buf.data(), static_cast<size_t>(n)));
@@ -643,15 +646,16 @@ int Supervisor::sweep() {
       ++n;
     }
   if (which.empty()) return ws;
+  // Named in the payload's log, also under `run` with a captured file.
   if (outside)
-    say(Level::warning, opt_.program[0] +
-                            " daemonized itself: it exited while a process it "
-                            "forked lived on outside its process group; killed " +
-                            std::to_string(n) + " processes: " + which +
-                            ". A payload must run in the foreground");
+    say_everywhere(Level::warning, opt_.program[0] +
+                                       " daemonized itself: it exited while a process it "
+                                       "forked lived on outside its process group; killed " +
+                                       std::to_string(n) + " processes: " + which +
+                                       ". A payload must run in the foreground");
   else
-    say(Level::warning,
-        "killed " + std::to_string(n) + " processes the payload left behind: " + which);
+    say_everywhere(Level::warning,
+                   "killed " + std::to_string(n) + " processes the payload left behind: " + which);
   return ws;
 }
 
