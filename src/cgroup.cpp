@@ -115,10 +115,13 @@ std::optional<Cgroup> Cgroup::open(const std::string& path) {
   if (path.empty() || path[0] != '/') return std::nullopt;
   UniqueFd procs = open_in(path, "cgroup.procs", O_WRONLY);
   if (!procs) return std::nullopt;
+  UniqueFd dir(sys::retry_eintr(
+      [&] { return sys::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW); }));
+  if (!dir) return std::nullopt;
   // Only a cgroup (v2) has cgroup.events: a file that a record names
   // elsewhere is never written to.
   if (!open_in(path, "cgroup.events", O_RDONLY)) return std::nullopt;
-  return Cgroup(path, std::move(procs));
+  return Cgroup(path, std::move(dir), std::move(procs));
 }
 
 std::vector<pid_t> Cgroup::members() const {
@@ -141,9 +144,10 @@ bool Cgroup::populated() const {
   return events.empty() || events.find("populated 0") == std::string::npos;
 }
 
-Result<void> Cgroup::kill_all() const {
+Result<void> Cgroup::kill_all() {
   UniqueFd kill = open_in(path_, "cgroup.kill", O_WRONLY);
   if (kill) {
+    killed_ = true;
     if (sys::write_all(kill.get(), "1", 1) < 0)
       return fail(Error::from_errno(errno, "write", path_ + "/cgroup.kill"));
     return {};
@@ -201,6 +205,7 @@ void remove_children(const std::filesystem::path& dir) {
 
 Result<void> Cgroup::remove() {
   procs_.reset();
+  dir_.reset();
   remove_children(path_);
   if (::rmdir(path_.c_str()) < 0 && errno != ENOENT)
     return fail(Error::from_errno(errno, "remove cgroup", path_));

@@ -35,7 +35,11 @@ class Cgroup {
   static std::optional<Cgroup> open(const std::string& path);
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
-  // cgroup.procs, open for writing: what a child writes "0" to, to join.
+  // The cgroup's directory, open: what a child is born into (clone3's
+  // CLONE_INTO_CGROUP).
+  [[nodiscard]] int dir_fd() const noexcept { return dir_.get(); }
+  // cgroup.procs, open for writing: what a child writes "0" to, to join
+  // (kernels before 5.7).
   [[nodiscard]] int procs_fd() const noexcept { return procs_.get(); }
 
   // The processes in it now.
@@ -43,7 +47,11 @@ class Cgroup {
   [[nodiscard]] bool populated() const;
   // SIGKILLs every process in it (cgroup.kill; before Linux 5.14, each
   // member in turn, until none is left).
-  Result<void> kill_all() const;
+  Result<void> kill_all();
+  // Whether cgroup.kill was used on it: the kernel (6.18 here) then kills
+  // a child born into it with CLONE_INTO_CGROUP as if the kill were still
+  // going on, so such a cgroup is not born into again (make a new one).
+  [[nodiscard]] bool was_killed() const noexcept { return killed_; }
   // Waits until no process is left in it (woken by the kernel's
   // cgroup.events notification, no polling), or `timeout` passes; returns
   // whether it is empty.
@@ -53,9 +61,12 @@ class Cgroup {
   Result<void> remove();
 
  private:
-  Cgroup(std::string path, UniqueFd procs) : path_(std::move(path)), procs_(std::move(procs)) {}
+  Cgroup(std::string path, UniqueFd dir, UniqueFd procs)
+      : path_(std::move(path)), dir_(std::move(dir)), procs_(std::move(procs)) {}
   std::string path_;
+  UniqueFd dir_;
   UniqueFd procs_;
+  bool killed_ = false;
 };
 
 }  // namespace daemonkit

@@ -45,8 +45,8 @@ enum class RunState {
 
 struct DaemonStatus {
   RunState state = RunState::not_running;
-  pid_t pid = 0;            // the lock holder when running; the recorded pid when dead
-  bool supervisor = false;  // running: the holder is a supervisor (PidfileInfo)
+  pid_t pid = 0;                  // the lock holder when running; the recorded pid when dead
+  bool supervisor = false;        // running: the holder is a supervisor (PidfileInfo)
   bool older_supervisor = false;  // running: one of an older daemonkit (PidfileInfo)
 };
 

@@ -53,8 +53,10 @@ struct SpawnOptions {
   // If set, NAME=<the child's own pid> is added to the environment (what
   // systemd does for WATCHDOG_PID), filled in by the child itself.
   std::string pid_variable;
-  // A cgroup's cgroup.procs, open for writing (-1: none): the child moves
-  // itself there first, so everything it ever forks is there too.
+  // A cgroup for the child (-1: none), its directory and its cgroup.procs
+  // open for writing: the child is born there (Linux 5.7), or else moves
+  // itself there first; either way everything it ever forks is there too.
+  int cgroup_dir = -1;
   int cgroup_procs = -1;
 };
 

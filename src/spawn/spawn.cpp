@@ -231,12 +231,21 @@ Result<Child> spawn(const SpawnOptions& options) {
   sigset_t all, old;
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, &old);
-  pid_t pid = sys::fork_to_exec(
-      [](void* p) -> int {
-        detail::run_spawn_child(*static_cast<const detail::SpawnPlan*>(p));
-        return 127;  // not reached: the child executes or exits
-      },
-      &plan);
+  auto run_child = [](void* p) -> int {
+    detail::run_spawn_child(*static_cast<const detail::SpawnPlan*>(p));
+    return 127;  // not reached: the child executes or exits
+  };
+  pid_t pid = -1;
+  if (options.cgroup_dir >= 0) {
+    plan.cgroup_procs = -1;  // born there
+    pid = sys::fork_into_cgroup(run_child, &plan, options.cgroup_dir);
+    if (pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
+      plan.cgroup_procs = options.cgroup_procs;  // an older kernel: the child joins
+      pid = sys::fork_to_exec(run_child, &plan);
+    }
+  } else {
+    pid = sys::fork_to_exec(run_child, &plan);
+  }
   int fork_errno = errno;
   if (pid > 0 && options.new_process_group) ::setpgid(pid, pid);  // no race with the child
   ::sigprocmask(SIG_SETMASK, &old, nullptr);

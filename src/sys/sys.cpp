@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -11,6 +12,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cstdint>
 
 #include "sys/fault.hpp"
 
@@ -69,6 +72,17 @@ pid_t fork_to_exec(int (*child)(void*), void* arg) noexcept {
   errno = saved;
   return pid;
 #endif
+}
+
+pid_t fork_into_cgroup(int (*child)(void*), void* arg, int cgroup_dir) noexcept {
+  if (fails(fault::Call::fork, nullptr, -1)) return -1;
+  struct clone_args args {};
+  args.flags = CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<__u64>(static_cast<unsigned>(cgroup_dir));
+  const long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid == 0) _exit(child(arg));
+  return static_cast<pid_t>(pid);
 }
 
 int socket(int domain, int type, int protocol) noexcept {

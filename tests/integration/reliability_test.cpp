@@ -130,6 +130,32 @@ TEST_F(Reliability, NestedSupervisorsLeaveNoCgroup) {
   EXPECT_FALSE(std::filesystem::exists(cgroup)) << read_file(log);
 }
 
+// The watchdog's SIGKILL (cgroup.kill of the payload's cgroup) leaves a
+// cgroup that the next payload is never born into: the respawned payload
+// runs (it used to be killed at birth).
+TEST_F(Reliability, APayloadRespawnedAfterTheWatchdogKilledItsGroupRuns) {
+  auto r = start(
+      {"--notify", "--watchdog", "0.3", "--respawn", "--stdout", log},
+      {"/bin/sh", "-c",
+       "trap '' ABRT; " + payload_path("notifier") + " send=READY=1; while :; do sleep 0.1; done",
+       dir.path().string()});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  const pid_t supervisor = pid_in(pidfile);
+  const pid_t first = payload_of(supervisor);
+  // SIGABRT is ignored; SIGKILL follows 5 s later, then the respawn.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto kids = children_of(supervisor);
+        return !kids.empty() && kids[0] != first;
+      },
+      15s))
+      << read_file(log);
+  const pid_t second = children_of(supervisor)[0];
+  ProcessGuard second_guard(second);
+  EXPECT_FALSE(second_guard.wait_exit(500ms)) << read_file(log);
+  EXPECT_EQ(read_file(log).find("restart 2"), std::string::npos) << read_file(log);
+}
+
 // A supervisor of an older daemonkit (it locks the whole pidfile) cannot
 // pass a signal on: `signal` says so and never signals it.
 TEST_F(Reliability, SignalNeverReachesAnOlderSupervisor) {

@@ -333,7 +333,16 @@ Result<void> Supervisor::start_payload() {
   s.no_new_privs = opt_.no_new_privs;
   s.take_terminal = plan_.foreground;
   if (opt_.watchdog) s.pid_variable = "WATCHDOG_PID";
-  if (cgroup_) s.cgroup_procs = cgroup_->procs_fd();
+  if (cgroup_ && cgroup_->was_killed()) {
+    // A new cgroup for this generation (see Cgroup::was_killed).
+    (void)cgroup_->remove();
+    cgroup_ = daemonkit::Cgroup::create("daemonkit-" + std::to_string(::getpid()));
+    record_.cgroup = cgroup_ ? cgroup_->path() : "";
+  }
+  if (cgroup_) {
+    s.cgroup_dir = cgroup_->dir_fd();
+    s.cgroup_procs = cgroup_->procs_fd();
+  }
   auto child = daemonkit::spawn(s);
   if (!child) return daemonkit::fail(std::move(child).error());
   payload_.emplace(std::move(*child));
@@ -629,7 +638,6 @@ int Supervisor::sweep() {
   outside = outside && exited_by_itself;
   (void)::kill(-payload, SIGKILL);
   for (auto& d : left) (void)d.process.send_signal(SIGKILL);
-  if (cgroup_) (void)cgroup_->kill_all();
   (void)payload_->handle.wait_for_exit(std::chrono::seconds(5));
   auto status = daemonkit::try_reap(*payload_);
   const int ws = status && *status ? **status : 0;
@@ -637,8 +645,13 @@ int Supervisor::sweep() {
     say(Level::err, "processes of group " + std::to_string(payload) + " survived SIGKILL");
   // Orphans among them come back to us as their parents die.
   auto more = end_children();
-  if (cgroup_ && !cgroup_->wait_until_empty(std::chrono::seconds(5)))
-    say(Level::err, "processes of cgroup " + cgroup_->path() + " survived SIGKILL");
+  // Anything still in the cgroup escaped the tree too; cgroup.kill only
+  // then (it costs the cgroup: see Cgroup::was_killed).
+  if (cgroup_ && cgroup_->populated()) {
+    (void)cgroup_->kill_all();
+    if (!cgroup_->wait_until_empty(std::chrono::seconds(5)))
+      say(Level::err, "processes of cgroup " + cgroup_->path() + " survived SIGKILL");
+  }
   size_t n = left.size();
   for (const auto& name : more)
     if (which.find(name) == std::string::npos) {
