@@ -139,6 +139,7 @@ class Supervisor {
   // The stop timeout (or the watchdog's grace) ran out: SIGKILL it all.
   void kill_everything();
   void end_predecessor();
+  void end_cgroup();
   enum class Lineage { payload, stranger, gone };
   // Where `sender` comes from: the payload's tree, elsewhere, or nowhere
   // any more (no such process).
@@ -305,10 +306,10 @@ Result<void> Supervisor::set_up() {
 void Supervisor::end_predecessor() {
   if (opt_.pidfile.empty()) return;
   auto old = read_record(opt_.pidfile);
+  if (!old || old->supervisor == ::getpid()) return;
   // Recorded at once, so that a concurrent start sees a supervisor still
   // starting, however long ending the old payload takes.
   save(DaemonRecord::Phase::starting);
-  if (!old || old->supervisor == ::getpid()) return;
   for (const auto& line : end_leftovers(*old, opt_.timeout)) say_everywhere(Level::warning, line);
 }
 
@@ -355,7 +356,11 @@ Result<void> Supervisor::start_payload() {
   auto st = daemonkit::read_proc_stat(payload_->pid);
   record_.payload = payload_->pid;
   record_.payload_start_ticks = st ? st->start_ticks : 0;
-  save(ready_ ? DaemonRecord::Phase::running : DaemonRecord::Phase::starting);
+  // A first payload that is up once executed is recorded by report_ready(),
+  // right after this: one write, not two, on the way to `start` returning.
+  const bool up_at_once =
+      !ready_ && !opt_.notify && !(opt_.ready_after && opt_.ready_after->count() > 0);
+  if (!up_at_once) save(ready_ ? DaemonRecord::Phase::running : DaemonRecord::Phase::starting);
   return {};
 }
 
@@ -380,12 +385,7 @@ void Supervisor::fail_start(const Error& e) {
     payload_.reset();
   }
   end_children();
-  if (cgroup_) {
-    (void)cgroup_->kill_all();
-    (void)cgroup_->wait_until_empty(std::chrono::seconds(5));
-    (void)cgroup_->remove();
-    cgroup_.reset();
-  }
+  end_cgroup();
   if (daemon_ != nullptr) {
     daemon_->fail(e);  // removes the pidfile first
     pidfile_.reset();
@@ -424,16 +424,23 @@ void Supervisor::save(DaemonRecord::Phase phase) {
   }
 }
 
+// The payload's cgroup goes with the daemon: what is still in it (nothing,
+// but for what escaped the tree) is killed first.
+void Supervisor::end_cgroup() {
+  if (!cgroup_) return;
+  if (cgroup_->populated()) {
+    (void)cgroup_->kill_all();
+    (void)cgroup_->wait_until_empty(std::chrono::seconds(5));
+  }
+  if (auto r = cgroup_->remove(); !r) say(Level::warning, r.error().message());
+  cgroup_.reset();
+  record_.cgroup.clear();
+}
+
 void Supervisor::finish(const std::string& reason, bool clean) {
   done_ = true;
   end_children();
-  if (cgroup_) {
-    (void)cgroup_->kill_all();
-    (void)cgroup_->wait_until_empty(std::chrono::seconds(5));
-    if (auto r = cgroup_->remove(); !r) say(Level::warning, r.error().message());
-    cgroup_.reset();
-    record_.cgroup.clear();
-  }
+  end_cgroup();
   // Under `run` the exit status says it already; only the supervisor's own
   // decisions (gave up, watchdog) are news there.
   if (!clean && (!plan_.foreground || gave_up_ || reason == "watchdog timeout"))
