@@ -105,6 +105,10 @@ trap 'echo "container: FAIL: interrupted (SIGTERM)" >&2; exit 143' TERM
 capeff=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
 (((16#$capeff >> 21) & 1)) ||
   fail "CAP_SYS_ADMIN is missing (CapEff $capeff): systemd-nspawn cannot create namespaces or mount here (an unprivileged container?)"
+# systemd-nspawn remounts "/" (MS_REC|MS_SLAVE), which needs "/" to be a
+# mount point of this mount namespace: a plain chroot is not one.
+awk '$5 == "/" {found = 1} END {exit !found}' /proc/self/mountinfo ||
+  fail "the root directory is not a mount point here (a plain chroot?): systemd-nspawn needs one; enter the chroot from a mount namespace of its own whose root is a mount point (unshare --mount, then mount --rbind DIR DIR and chroot DIR), with /proc, /dev and /sys (recursively: mount --rbind /sys DIR/sys) mounted"
 for tool in systemd-nspawn:systemd-container debootstrap:debootstrap nsenter:util-linux flock:util-linux; do
   command -v "${tool%%:*}" >/dev/null || fail "${tool%%:*} not found: apt-get install ${tool#*:}"
 done
@@ -324,7 +328,10 @@ grep -qx "Daemon started with pid $hb_inside" "$log" ||
 pass "heartbeat is daemonkit's child (host pid $hb, pid $hb_inside inside); its log grows: $(alive_lines) 'Daemon Alive!' lines so far"
 
 # The liveness probe of docs/containers.md, asked inside the container.
-if status=$(timeout 10 nsenter --target "$leader" --pid --mount -- daemonkit status --pidfile /run/heartbeat.pid); then
+# --root and --wd: the container's own root and working directory. Without
+# them our view of "/" stays, and it differs from the mount namespace's when
+# this script itself runs in a chroot (sbuild, pbuilder).
+if status=$(timeout 10 nsenter --target "$leader" --pid --mount --root --wd -- daemonkit status --pidfile /run/heartbeat.pid); then
   pass "daemonkit status inside the container: $(head -n 1 <<<"$status")"
 else
   fail "daemonkit status inside the container exited $?: $status"
