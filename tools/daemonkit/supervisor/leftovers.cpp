@@ -32,7 +32,8 @@ std::optional<Orphan> find_orphan(const DaemonRecord& record) {
   // Looked at after the handle was opened: if the start time matches now,
   // the handle is that process's, whatever happens to the pid later.
   auto st = daemonkit::read_proc_stat(record.payload);
-  if (!st || st->start_ticks != record.payload_start_ticks || st->state == 'Z') return std::nullopt;
+  if (!st || st->start_ticks != record.payload_start_ticks || st->state == 'Z' || st->state == 'X')
+    return std::nullopt;
   return Orphan{std::move(*handle), comm_of(record.payload)};
 }
 
