@@ -190,6 +190,7 @@ class Supervisor {
   std::vector<std::string> end_children();
   bool done_ = false;
   bool gave_up_ = false;
+  bool killed_all_ = false;  // kill_everything() ended this payload generation
   int exit_code_ = 0;
 };
 
@@ -347,6 +348,7 @@ Result<void> Supervisor::start_payload() {
   auto child = daemonkit::spawn(s);
   if (!child) return daemonkit::fail(std::move(child).error());
   payload_.emplace(std::move(*child));
+  killed_all_ = false;
   payload_started_ = Clock::now();
   watchdog_fired_ = false;
   kill_at_.reset();
@@ -626,6 +628,7 @@ void Supervisor::kill_everything() {
   (void)payload_->handle.send_signal(SIGKILL);
   for (auto& d : tree) (void)d.process.send_signal(SIGKILL);
   if (cgroup_) (void)cgroup_->kill_all();
+  killed_all_ = true;
 }
 
 int Supervisor::sweep() {
@@ -671,7 +674,10 @@ int Supervisor::sweep() {
       which += (which.empty() ? "" : ", ") + name;
       ++n;
     }
-  if (which.empty()) return ws;
+  // What we killed with the payload (a stop's timeout, the watchdog) was not
+  // left behind by it: the line that said SIGKILL told it. (Dying, such a
+  // process may not yet read as a zombie.)
+  if (which.empty() || killed_all_) return ws;
   // Named in the payload's log, also under `run` with a captured file.
   if (outside)
     say_everywhere(Level::warning, opt_.program[0] +
