@@ -28,13 +28,18 @@ struct Hierarchy {
   std::string root;
 };
 
+// The first line of `text` (without its newline), taken off it.
+std::string_view next_line(std::string_view& text) {
+  const size_t end = std::min(text.find('\n'), text.size());
+  const std::string_view line = text.substr(0, end);
+  text.remove_prefix(std::min(end + 1, text.size()));
+  return line;
+}
+
 std::optional<Hierarchy> find_hierarchy() {
   const std::string info = read_head("/proc/self/mountinfo", size_t{1} << 20);
-  for (size_t start = 0; start < info.size();) {
-    size_t end = info.find('\n', start);
-    if (end == std::string::npos) end = info.size();
-    std::string_view line(info.data() + start, end - start);
-    start = end + 1;
+  for (std::string_view rest = info; !rest.empty();) {
+    const std::string_view line = next_line(rest);
     // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
     const size_t dash = line.find(" - ");
     if (dash == std::string_view::npos || line.substr(dash + 3, 8) != "cgroup2 ") continue;
@@ -60,13 +65,9 @@ std::optional<Hierarchy> find_hierarchy() {
 // This process's path in the v2 hierarchy ("0::PATH" in /proc/self/cgroup).
 std::optional<std::string> own_cgroup() {
   const std::string text = read_head("/proc/self/cgroup", size_t{64} << 10);
-  for (size_t start = 0; start < text.size();) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    if (line.substr(0, 3) == "0::") return std::string(line.substr(3));
-  }
+  for (std::string_view rest = text; !rest.empty();)
+    if (const std::string_view line = next_line(rest); line.substr(0, 3) == "0::")
+      return std::string(line.substr(3));
   return std::nullopt;
 }
 
