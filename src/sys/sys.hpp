@@ -46,8 +46,10 @@ pid_t fork_to_exec(int (*child)(void*), void* arg) noexcept;
 // Like fork_to_exec, but the child is born in the cgroup whose directory is
 // open at `cgroup_dir` (clone3 with CLONE_INTO_CGROUP, Linux 5.7): nothing
 // to migrate, which costs a writer's RCU grace period, and nothing it runs
-// exists outside the cgroup even for a moment. A fork (copied page tables),
-// since clone3 takes no function to run on a new stack. -1 with ENOSYS,
+// exists outside the cgroup even for a moment. On x86-64 the child runs on
+// a stack of its own in our memory until it executes, as with fork_to_exec
+// (a few lines of assembly start it there); elsewhere, and under
+// AddressSanitizer, it is a fork. -1 with ENOSYS,
 // E2BIG or EINVAL where the kernel cannot: then use fork_to_exec and join
 // the cgroup from the child.
 pid_t fork_into_cgroup(int (*child)(void*), void* arg, int cgroup_dir) noexcept;
