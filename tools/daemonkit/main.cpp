@@ -401,10 +401,8 @@ int status(const Options& o) {
   if (restarting) {
     rc = code(ExitCode::restarting);
     name = "restarting";
-  } else if (running && st->supervisor && payload == 0) {
-    // A supervisor without a payload that is not waiting to respawn one:
-    // starting, stopping, or a record we could not read. Not "running".
-    name = record && record->phase == DaemonRecord::Phase::starting ? "starting" : "running";
+  } else if (running && payload == 0 && record && record->phase == DaemonRecord::Phase::starting) {
+    name = "starting";  // no payload yet (a predecessor's is being ended)
   }
   const std::vector<std::string> command =
       record && !record->command.empty() ? record->command : info.command;

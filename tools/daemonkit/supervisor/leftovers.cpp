@@ -56,16 +56,6 @@ std::string named(const daemonkit::Descendant& d) {
 
 }  // namespace
 
-bool leftovers_run(const DaemonRecord& record) {
-  if (record.phase == DaemonRecord::Phase::ended) return false;
-  if (find_orphan(record)) return true;
-  if (record.payload > 1 &&
-      !daemonkit::group_members(record.payload, record.payload_start_ticks).empty())
-    return true;
-  auto cg = recorded_cgroup(record);
-  return cg && cg->populated();
-}
-
 std::vector<std::string> end_leftovers(const DaemonRecord& record,
                                        std::chrono::milliseconds timeout) {
   std::vector<std::string> said;

@@ -28,10 +28,6 @@ struct Orphan {
 };
 std::optional<Orphan> find_orphan(const DaemonRecord& record);
 
-// Whether anything of the daemon `record` describes still runs: its payload,
-// a member of its process group, or any process in its cgroup.
-bool leftovers_run(const DaemonRecord& record);
-
 // Ends what `record` left running: the payload and what it started get the
 // record's stop signal and SIGCONT, SIGKILL after `timeout`; then whatever
 // is left of its process group and its cgroup, which is removed. Returns the

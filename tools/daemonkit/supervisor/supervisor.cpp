@@ -179,7 +179,6 @@ class Supervisor {
   bool watchdog_fired_ = false;
   RespawnPolicy policy_;
   std::string last_status_;  // STATUS= from the payload
-  std::string last_exit_;    // how the last payload ended (while restarting)
   struct PendingReload {
     pid_t requester = 0;
     int id = 0;
@@ -187,7 +186,16 @@ class Supervisor {
   std::vector<PendingReload> reloads_;  // waiting for RELOADING=1, READY=1
   bool reloading_ = false;              // RELOADING=1 seen since the last SIGHUP
   void answer_reloads(const std::string& text);
-  std::vector<std::string> end_children();
+  // What end_children() killed, by pid, with its name.
+  struct Killed {
+    pid_t pid;
+    std::string name;
+  };
+  std::vector<Killed> end_children();
+  // --ready-after: the first payload is up once it has run that long.
+  [[nodiscard]] bool waits_ready_after() const {
+    return opt_.ready_after && opt_.ready_after->count() > 0;
+  }
   bool done_ = false;
   bool gave_up_ = false;
   bool killed_all_ = false;  // kill_everything() ended this payload generation
@@ -360,8 +368,7 @@ Result<void> Supervisor::start_payload() {
   record_.payload_start_ticks = st ? st->start_ticks : 0;
   // A first payload that is up once executed is recorded by report_ready(),
   // right after this: one write, not two, on the way to `start` returning.
-  const bool up_at_once =
-      !ready_ && !opt_.notify && !(opt_.ready_after && opt_.ready_after->count() > 0);
+  const bool up_at_once = !ready_ && !opt_.notify && !waits_ready_after();
   if (!up_at_once) save(ready_ ? DaemonRecord::Phase::running : DaemonRecord::Phase::starting);
   return {};
 }
@@ -600,8 +607,8 @@ void Supervisor::answer_reloads(const std::string& text) {
 // What is left of our children once the payload is gone and swept:
 // descendants of it that came back to us as orphans (we are a subreaper)
 // and are on their way out. Reaps them until none is left.
-std::vector<std::string> Supervisor::end_children() {
-  std::vector<std::string> names;
+std::vector<Supervisor::Killed> Supervisor::end_children() {
+  std::vector<Killed> killed;
   const auto deadline = Clock::now() + std::chrono::seconds(5);
   for (;;) {
     (void)daemonkit::reap_others(0);
@@ -609,12 +616,12 @@ std::vector<std::string> Supervisor::end_children() {
     if (left.empty() || Clock::now() >= deadline) break;
     for (auto& d : left) {
       if (auto sent = d.process.send_signal(SIGKILL); sent && *sent)
-        names.push_back(std::to_string(d.process.pid()) + " (" + d.name + ")");
+        killed.push_back(Killed{d.process.pid(), d.name});
     }
     // Killed; they reach us as zombies within moments.
     for (auto& d : left) (void)d.process.wait_for_exit(std::chrono::milliseconds(100));
   }
-  return names;
+  return killed;
 }
 
 void Supervisor::kill_everything() {
@@ -646,10 +653,10 @@ int Supervisor::sweep() {
       ::waitid(P_PID, static_cast<id_t>(payload), &how, WEXITED | WNOHANG | WNOWAIT) == 0 &&
       how.si_pid == payload && how.si_code == CLD_EXITED;
   bool outside = false;
-  std::string which;
+  std::vector<Killed> named;
   for (const auto& d : left) {
     outside = outside || d.pgid != payload;
-    which += (which.empty() ? "" : ", ") + std::to_string(d.process.pid()) + " (" + d.name + ")";
+    named.push_back(Killed{d.process.pid(), d.name});
   }
   outside = outside && exited_by_itself;
   (void)::kill(-payload, SIGKILL);
@@ -668,16 +675,17 @@ int Supervisor::sweep() {
     if (!cgroup_->wait_until_empty(std::chrono::seconds(5)))
       say(Level::err, "processes of cgroup " + cgroup_->path() + " survived SIGKILL");
   }
-  size_t n = left.size();
-  for (const auto& name : more)
-    if (which.find(name) == std::string::npos) {
-      which += (which.empty() ? "" : ", ") + name;
-      ++n;
-    }
+  for (const auto& k : more)
+    if (std::none_of(named.begin(), named.end(), [&](const Killed& m) { return m.pid == k.pid; }))
+      named.push_back(k);
   // What we killed with the payload (a stop's timeout, the watchdog) was not
   // left behind by it: the line that said SIGKILL told it. (Dying, such a
   // process may not yet read as a zombie.)
-  if (which.empty() || killed_all_) return ws;
+  if (named.empty() || killed_all_) return ws;
+  std::string which;
+  for (const auto& k : named)
+    which += (which.empty() ? "" : ", ") + std::to_string(k.pid) + " (" + k.name + ")";
+  const size_t n = named.size();
   // Named in the payload's log, also under `run` with a captured file.
   if (outside)
     say_everywhere(Level::warning, opt_.program[0] +
@@ -920,7 +928,7 @@ int Supervisor::run() {
   }
   if (opt_.notify)
     ready_deadline_ = Clock::now() + opt_.ready_timeout;
-  else if (opt_.ready_after && opt_.ready_after->count() > 0)
+  else if (waits_ready_after())
     ready_after_at_ = Clock::now() + *opt_.ready_after;
   else
     report_ready();  // executed: that is "up" without --notify
