@@ -281,6 +281,22 @@ TEST_F(DaemonkitOptions, StderrGoesToTheStdoutFileWhenOnlyStdoutIsGiven) {
   stop();
 }
 
+// Naming the same file twice is asking for one log, not for losing standard
+// error (it once went to the supervisor's /dev/null).
+TEST_F(DaemonkitOptions, StderrNamedLikeStdoutSharesItsFile) {
+  std::string out = dir / "out.log";
+  pid_t pid = start({"--stdout", out, "--stderr", out},
+                    {"/bin/sh", "-c", "echo one; echo two >&2; exec sleep 1000"});
+  ASSERT_GT(pid, 1);
+  EXPECT_TRUE(eventually([&] {
+    auto text = read_file(out);
+    return text.find("one\n") != std::string::npos && text.find("two\n") != std::string::npos;
+  })) << read_file(out);
+  EXPECT_TRUE(eventually([&] { return read_file(proc(pid, "comm")) == "sleep\n"; }));
+  auto fds = fd_targets(pid);
+  EXPECT_EQ(fds[1], fds[2]);
+  stop();
+}
 TEST_F(DaemonkitOptions, RelativePidfileAndStdoutAreTakenFromTheCallersDirectory) {
   RunOptions caller;
   caller.cwd = dir.path().string();

@@ -23,9 +23,10 @@
 #include "daemonkit/spawn.hpp"
 #include "daemonkit/text.hpp"
 #include "options.hpp"
+#include "supervisor/config.hpp"
 #include "supervisor/leftovers.hpp"
+#include "supervisor/loop.hpp"
 #include "supervisor/state_file.hpp"
-#include "supervisor/supervisor.hpp"
 
 extern char** environ;
 
@@ -47,13 +48,6 @@ int code(ExitCode c) {
   return static_cast<int>(c);
 }
 
-// The supervisor's signals, besides TERM, INT, HUP and CHLD.
-auto install_supervisor_signals() {
-  return daemonkit::SignalHub::install(
-      {SIGQUIT, SIGUSR1, SIGUSR2, daemonkit::reload_request_signal(),
-       daemonkit::reopen_request_signal(), daemonkit::signal_request_signal()});
-}
-
 int report(const Error& e, std::string_view action, Command c) {
   if (e.kind == ErrorKind::usage) {
     say(stderr, "daemonkit: " + (e.op.empty() ? e.detail : e.message()));
@@ -65,44 +59,69 @@ int report(const Error& e, std::string_view action, Command c) {
 }
 
 // Everything that can be checked before forking is checked here, so that
-// most mistakes are reported by the command itself, with the right code.
-daemonkit::Result<dkcli::Plan> make_plan(Options o, bool foreground) {
-  dkcli::Plan plan;
-  plan.foreground = foreground;
-  o.pidfile = daemonkit::absolute_path(o.pidfile);
-  for (auto* p : {&o.stdout_path, &o.stderr_path, &o.stdin_path})
-    if (*p) **p = daemonkit::absolute_path(**p);
-  if (o.chroot) o.chroot = daemonkit::absolute_path(*o.chroot);
-  if (o.chdir && !o.chroot) o.chdir = daemonkit::absolute_path(*o.chdir);
+// most mistakes are reported by the command itself, with the right code;
+// the supervisor gets the outcome, resolved once (supervisor/config.hpp).
+daemonkit::Result<dkcli::SupervisorConfig> resolve(const Options& o, bool foreground) {
+  dkcli::SupervisorConfig c;
+  c.foreground = foreground;
+  c.pidfile = o.pidfile;  // made absolute in main(), for every command
   if ((o.user || o.chroot) && ::geteuid() != 0)
     return daemonkit::fail(Error::because(o.user ? "use --user" : "use --chroot", "", "needs root",
                                           ErrorKind::privilege));
   if (o.user) {
-    auto c = daemonkit::lookup_credentials(*o.user);
-    if (!c) return daemonkit::fail(std::move(c).error());
-    plan.credentials = std::move(*c);
+    auto creds = daemonkit::lookup_credentials(*o.user);
+    if (!creds) return daemonkit::fail(std::move(creds).error());
+    c.credentials = std::move(*creds);
   }
   // The payload's environment.
   if (!o.clear_env)
-    for (char** e = environ; *e != nullptr; ++e) plan.env.emplace_back(*e);
+    for (char** e = environ; *e != nullptr; ++e) c.env.emplace_back(*e);
   for (const auto& assignment : o.env) {
     const std::string prefix = assignment.first + "=";
-    std::erase_if(plan.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
-    plan.env.push_back(prefix + assignment.second);
+    std::erase_if(c.env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+    c.env.push_back(prefix + assignment.second);
   }
+  if (o.chroot) c.chroot = daemonkit::absolute_path(*o.chroot);
   // PROGRAM, searched in the payload's PATH (or a sane default).
   std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  for (const auto& e : plan.env)
+  for (const auto& e : c.env)
     if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
-  auto program =
-      daemonkit::find_program(o.program[0], path, o.chroot ? *o.chroot : std::filesystem::path());
+  auto program = daemonkit::find_program(o.program[0], path, c.chroot.value_or(""));
   if (!program) return daemonkit::fail(std::move(program).error());
-  plan.program = *program;
-  if (foreground) {
-    if (const char* n = std::getenv("NOTIFY_SOCKET"); n != nullptr) plan.outer_notify = n;
+  c.program = *program;
+  c.argv = o.program;
+  // --chdir is taken inside the new root with --chroot.
+  if (o.chdir) c.working_directory = o.chroot ? *o.chdir : daemonkit::absolute_path(*o.chdir);
+  c.umask = o.umask.value_or(022);
+  c.nice = o.nice;
+  c.limits = o.limits;
+  c.oom_score_adj = o.oom_score_adj;
+  c.no_new_privs = o.no_new_privs;
+  // Streams: --stderr follows --stdout into one pipe, except under `run`,
+  // where both default to run's own.
+  if (o.stdin_path) c.stdin_path = daemonkit::absolute_path(*o.stdin_path);
+  if (o.stdout_path) c.stdout_path = daemonkit::absolute_path(*o.stdout_path);
+  if (o.stderr_path) c.stderr_path = daemonkit::absolute_path(*o.stderr_path);
+  if (c.stdout_path && (c.stderr_path ? *c.stderr_path == *c.stdout_path : !foreground)) {
+    c.stderr_path.reset();
+    c.stderr_to_stdout = true;
   }
-  plan.options = std::move(o);
-  return plan;
+  if (o.log_max_size)
+    c.rotation = daemonkit::OutputFile::Rotation{*o.log_max_size, o.log_keep_or_default()};
+  c.syslog_tag = o.syslog_tag;
+  c.notify = o.notify;
+  c.ready_timeout = o.ready_timeout;
+  if (o.ready_after && o.ready_after->count() > 0) c.ready_after = o.ready_after;
+  c.watchdog = o.watchdog;
+  c.reload_notify = o.reload_notify;
+  c.respawn = o.respawn;
+  c.max_restarts = o.max_restarts;
+  c.no_respawn_on = o.no_respawn_on;
+  c.stop_signal = o.payload_stop_signal;
+  c.stop_timeout = o.timeout;
+  if (foreground)
+    if (const char* n = std::getenv("NOTIFY_SOCKET"); n != nullptr) c.outer_notify = n;
+  return c;
 }
 
 // What a start finds when another daemon holds the pidfile.
@@ -140,18 +159,18 @@ Holder await_holder(const std::filesystem::path& pidfile, const daemonkit::Daemo
 }
 
 using Outcome = std::function<std::optional<int>(const daemonkit::DaemonStatus&)>;
-std::optional<int> start_once(const dkcli::Plan& plan, const Outcome& outcome);
+std::optional<int> start_once(const dkcli::SupervisorConfig& config, const Outcome& outcome);
 
 int start(const Options& o) {
-  auto plan = make_plan(o, false);
-  if (!plan) return report(plan.error(), "start", Command::start);
+  auto config = resolve(o, false);
+  if (!config) return report(config.error(), "start", Command::start);
   const auto deadline =
-      std::chrono::steady_clock::now() + plan->options.ready_timeout + std::chrono::seconds(1);
+      std::chrono::steady_clock::now() + config->ready_timeout + std::chrono::seconds(1);
   // Another daemon holds the pidfile: success once it is up; a try of our
   // own once it ends before that (nullopt).
   auto outcome = [&](const daemonkit::DaemonStatus& holder_status) -> std::optional<int> {
     const pid_t holder = holder_status.pid;
-    switch (await_holder(plan->options.pidfile, holder_status, deadline)) {
+    switch (await_holder(config->pidfile, holder_status, deadline)) {
       case Holder::ready:
         say(stdout, "daemonkit: already running (pid " + std::to_string(holder) + ")");
         return 0;
@@ -165,38 +184,38 @@ int start(const Options& o) {
     return std::nullopt;
   };
   for (;;) {
-    auto st = daemonkit::query_status(plan->options.pidfile);
+    auto st = daemonkit::query_status(config->pidfile);
     if (st && st->state == daemonkit::RunState::running) {
       if (auto exit_code = outcome(*st)) return *exit_code;
       continue;
     }
-    if (auto exit_code = start_once(*plan, outcome)) return *exit_code;
+    if (auto exit_code = start_once(*config, outcome)) return *exit_code;
   }
 }
 
 // One try at detaching: the exit code, or nullopt when another start's
 // daemon took the pidfile first and ended before it was up.
-std::optional<int> start_once(const dkcli::Plan& plan, const Outcome& outcome) {
+std::optional<int> start_once(const dkcli::SupervisorConfig& config, const Outcome& outcome) {
   daemonkit::DetachOptions d;
-  d.pidfile = plan.options.pidfile;
+  d.pidfile = config.pidfile;
   d.keep_signals_blocked = true;
   d.supervisor = true;
   // The supervisor enforces --ready-timeout itself and cleans up; this is
   // only a backstop in case it cannot.
-  d.ready_timeout = plan.options.ready_timeout + std::chrono::seconds(10);
+  d.ready_timeout = config.ready_timeout + std::chrono::seconds(10);
   auto started = daemonkit::detach(d, [&](daemonkit::Daemon& daemon) {
-    auto hub = install_supervisor_signals();
+    auto hub = dkcli::install_supervisor_signals();
     if (!hub) {
       daemon.fail(hub.error());
       return 1;
     }
     daemonkit::unblock_all_signals();
-    return dkcli::supervise(plan, **hub, &daemon, daemon.pidfile());
+    return dkcli::supervise(config, **hub, &daemon, daemon.pidfile());
   });
   if (!started) return report(started.error(), "start", Command::start);
   if (started->how == daemonkit::Started::How::already_running) {
     if (started->pid > 0) {
-      auto st = daemonkit::query_status(plan.options.pidfile);
+      auto st = daemonkit::query_status(config.pidfile);
       if (st && st->state == daemonkit::RunState::running && st->pid == started->pid)
         return outcome(*st);
       return std::nullopt;  // gone meanwhile: try again
@@ -207,16 +226,16 @@ std::optional<int> start_once(const dkcli::Plan& plan, const Outcome& outcome) {
 }
 
 int run(const Options& o) {
-  auto hub = install_supervisor_signals();
+  auto hub = dkcli::install_supervisor_signals();
   if (!hub) return report(hub.error(), "run", Command::run);
-  auto plan = make_plan(o, true);
-  if (!plan) return report(plan.error(), "run", Command::run);
+  auto config = resolve(o, true);
+  if (!config) return report(config.error(), "run", Command::run);
   std::optional<daemonkit::LockedPidfile> pidfile;
-  if (!plan->options.pidfile.empty()) {
-    auto acquired = daemonkit::LockedPidfile::acquire(plan->options.pidfile, true);
+  if (!config->pidfile.empty()) {
+    auto acquired = daemonkit::LockedPidfile::acquire(config->pidfile, true);
     if (!acquired) return report(acquired.error(), "run", Command::run);
     if (auto* taken = std::get_if<daemonkit::LockedPidfile::Taken>(&*acquired)) {
-      say(stderr, "daemonkit: cannot run: " + plan->options.pidfile.string() + " is locked by " +
+      say(stderr, "daemonkit: cannot run: " + config->pidfile.string() + " is locked by " +
                       (taken->holder > 0 ? "pid " + std::to_string(taken->holder)
                                          : std::string("another process")));
       return code(ExitCode::failure);
@@ -227,7 +246,7 @@ int run(const Options& o) {
       return report(w.error(), "run", Command::run);
     }
   }
-  return dkcli::supervise(*plan, **hub, nullptr, pidfile);
+  return dkcli::supervise(*config, **hub, nullptr, pidfile);
 }
 
 // Who owns the daemon's output files: the uid and gid the supervisor
@@ -524,8 +543,8 @@ int main(int argc, char** argv) {
       return stop(o, false);
     case Command::restart: {
       // Check the new command line before stopping the old daemon.
-      auto plan = make_plan(o, false);
-      if (!plan) return report(plan.error(), "restart", Command::restart);
+      auto config = resolve(o, false);
+      if (!config) return report(config.error(), "restart", Command::restart);
       int rc = stop(o, true);
       return rc != 0 ? rc : start(o);
     }

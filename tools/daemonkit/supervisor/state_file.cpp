@@ -215,4 +215,39 @@ void remove_record(const std::filesystem::path& pidfile) {
   ::unlink(state_path(pidfile).c_str());
 }
 
+std::optional<DaemonRecord> DaemonFiles::previous() const {
+  if (!enabled()) return std::nullopt;
+  return read_record(pidfile_);
+}
+
+daemonkit::Result<void> DaemonFiles::save(const DaemonRecord& record) const {
+  if (!enabled()) return {};
+  return write_record(pidfile_, record);
+}
+
+daemonkit::Result<void> DaemonFiles::remove() {
+  daemonkit::Result<void> removed;
+  if (lock_) removed = lock_->remove();
+  lock_.reset();
+  if (enabled()) remove_record(pidfile_);
+  return removed;
+}
+
+daemonkit::Result<void> DaemonFiles::leave(DaemonRecord ended) {
+  ended.phase = DaemonRecord::Phase::ended;
+  auto saved = save(ended);
+  lock_.reset();  // releases the lock, keeps the file
+  return saved;
+}
+
+void DaemonFiles::fail_start(daemonkit::Daemon* caller, const daemonkit::Error& error) {
+  if (caller != nullptr) {
+    caller->fail(error);  // removes the pidfile first
+  } else if (lock_) {
+    (void)lock_->remove();
+  }
+  lock_.reset();
+  if (enabled()) remove_record(pidfile_);
+}
+
 }  // namespace dkcli

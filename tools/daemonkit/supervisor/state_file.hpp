@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "daemonkit/detach.hpp"
+#include "daemonkit/pidfile.hpp"
 #include "daemonkit/result.hpp"
 
 namespace dkcli {
@@ -71,5 +73,33 @@ daemonkit::Result<void> write_record(const std::filesystem::path& pidfile,
 std::optional<DaemonRecord> read_record(const std::filesystem::path& pidfile);
 // Removes it (a missing one is fine).
 void remove_record(const std::filesystem::path& pidfile);
+
+// A supervisor's two files, owned together: the pidfile it holds locked
+// (held by the detach() channel under `start`, by `run` itself otherwise)
+// and the record beside it. Every change to either goes through here.
+class DaemonFiles {
+ public:
+  // `pidfile` empty: `run` without one; then nothing is written.
+  DaemonFiles(std::filesystem::path pidfile, std::optional<daemonkit::LockedPidfile>& lock)
+      : pidfile_(std::move(pidfile)), lock_(lock) {}
+
+  [[nodiscard]] bool enabled() const noexcept { return !pidfile_.empty(); }
+  // The record a predecessor left (ours once we wrote one).
+  [[nodiscard]] std::optional<DaemonRecord> previous() const;
+  daemonkit::Result<void> save(const DaemonRecord& record) const;
+  // The daemon ended cleanly: the pidfile and the record go, the lock with
+  // them.
+  daemonkit::Result<void> remove();
+  // The daemon ended otherwise: the record (in phase ended) says why; the
+  // pidfile stays, unlocked, for `status`.
+  daemonkit::Result<void> leave(DaemonRecord ended);
+  // It never came up: the caller (the detach() channel, under `start`) is
+  // told after the pidfile is gone; nothing is left.
+  void fail_start(daemonkit::Daemon* caller, const daemonkit::Error& error);
+
+ private:
+  std::filesystem::path pidfile_;
+  std::optional<daemonkit::LockedPidfile>& lock_;
+};
 
 }  // namespace dkcli
