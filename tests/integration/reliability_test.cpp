@@ -334,8 +334,13 @@ TEST_F(Reliability, ReopenNeverSignalsThePayloadEvenWithoutItsRecord) {
 // daemon is up, even after its binary was replaced (a package upgrade:
 // /proc/PID/exe then ends in "(deleted)").
 TEST_F(Reliability, ASecondStartWaitsForReadinessEvenAfterTheBinaryWasReplaced) {
+  // The command and its supervisor program, side by side as in a build.
   const std::string copy = dir / "daemonkit";
+  const std::string supervisor = dir / "daemonkit-supervise";
+  const auto built_supervisor =
+      std::filesystem::path(daemonkit_path()).parent_path() / "daemonkit-supervise";
   std::filesystem::copy_file(daemonkit_path(), copy);
+  std::filesystem::copy_file(built_supervisor, supervisor);
   const std::string ready_file = dir / "ready";
   std::vector<std::string> args = {copy,
                                    "start",
@@ -354,8 +359,8 @@ TEST_F(Reliability, ASecondStartWaitsForReadinessEvenAfterTheBinaryWasReplaced) 
                           [&] { return run(args, with_sanitizer_logs(dir.path(), {})); });
   ASSERT_TRUE(eventually([&] { return lock_holder(pidfile) > 1; }));
   guards.emplace_back(lock_holder(pidfile));
-  std::filesystem::remove(copy);
-  std::filesystem::copy_file(daemonkit_path(), copy);  // the "new version"
+  std::filesystem::remove(supervisor);
+  std::filesystem::copy_file(built_supervisor, supervisor);  // the "new version"
   ASSERT_NE(read_file("/proc/" + std::to_string(lock_holder(pidfile)) + "/maps").find("(deleted)"),
             std::string::npos);
   auto second =

@@ -24,13 +24,16 @@
 #include "daemonkit/text.hpp"
 #include "options.hpp"
 #include "supervisor/config.hpp"
+#include "supervisor/handover.hpp"
 #include "supervisor/leftovers.hpp"
-#include "supervisor/loop.hpp"
 #include "supervisor/state_file.hpp"
 
 extern char** environ;
 
 namespace {
+
+// The command line as given: the supervisor is shown with it (ps).
+std::vector<std::string> command_args;
 
 using daemonkit::Error;
 using daemonkit::ErrorKind;
@@ -159,11 +162,14 @@ Holder await_holder(const std::filesystem::path& pidfile, const daemonkit::Daemo
 }
 
 using Outcome = std::function<std::optional<int>(const daemonkit::DaemonStatus&)>;
-std::optional<int> start_once(const dkcli::SupervisorConfig& config, const Outcome& outcome);
+std::optional<int> start_once(const dkcli::SupervisorConfig& config,
+                              const std::filesystem::path& supervisor, const Outcome& outcome);
 
 int start(const Options& o) {
   auto config = resolve(o, false);
   if (!config) return report(config.error(), "start", Command::start);
+  auto supervisor = dkcli::find_supervisor_program();
+  if (!supervisor) return report(supervisor.error(), "start", Command::start);
   const auto deadline =
       std::chrono::steady_clock::now() + config->ready_timeout + std::chrono::seconds(1);
   // Another daemon holds the pidfile: success once it is up; a try of our
@@ -189,13 +195,14 @@ int start(const Options& o) {
       if (auto exit_code = outcome(*st)) return *exit_code;
       continue;
     }
-    if (auto exit_code = start_once(*config, outcome)) return *exit_code;
+    if (auto exit_code = start_once(*config, *supervisor, outcome)) return *exit_code;
   }
 }
 
 // One try at detaching: the exit code, or nullopt when another start's
 // daemon took the pidfile first and ended before it was up.
-std::optional<int> start_once(const dkcli::SupervisorConfig& config, const Outcome& outcome) {
+std::optional<int> start_once(const dkcli::SupervisorConfig& config,
+                              const std::filesystem::path& supervisor, const Outcome& outcome) {
   daemonkit::DetachOptions d;
   d.pidfile = config.pidfile;
   d.keep_signals_blocked = true;
@@ -204,13 +211,12 @@ std::optional<int> start_once(const dkcli::SupervisorConfig& config, const Outco
   // only a backstop in case it cannot.
   d.ready_timeout = config.ready_timeout + std::chrono::seconds(10);
   auto started = daemonkit::detach(d, [&](daemonkit::Daemon& daemon) {
-    auto hub = dkcli::install_supervisor_signals();
-    if (!hub) {
-      daemon.fail(hub.error());
-      return 1;
-    }
-    daemonkit::unblock_all_signals();
-    return dkcli::supervise(config, **hub, &daemon, daemon.pidfile());
+    // Signals stay blocked (keep_signals_blocked) until the supervisor has
+    // its handlers.
+    const auto& lock = daemon.pidfile();
+    daemon.fail(dkcli::exec_supervisor(supervisor, config, daemon.channel(), lock ? lock->fd() : -1,
+                                       command_args));
+    return 1;
   });
   if (!started) return report(started.error(), "start", Command::start);
   if (started->how == daemonkit::Started::How::already_running) {
@@ -226,10 +232,18 @@ std::optional<int> start_once(const dkcli::SupervisorConfig& config, const Outco
 }
 
 int run(const Options& o) {
-  auto hub = dkcli::install_supervisor_signals();
-  if (!hub) return report(hub.error(), "run", Command::run);
   auto config = resolve(o, true);
   if (!config) return report(config.error(), "run", Command::run);
+  auto supervisor = dkcli::find_supervisor_program();
+  if (!supervisor) return report(supervisor.error(), "run", Command::run);
+  // Every signal waits, from before the pidfile is ours until the
+  // supervisor has its handlers: a SIGTERM meanwhile is then a clean stop,
+  // never a pidfile left behind. (The mask and what is pending survive
+  // the exec.)
+  sigset_t all;
+  ::sigfillset(&all);
+  if (::sigprocmask(SIG_BLOCK, &all, nullptr) < 0)
+    return report(Error::from_errno(errno, "sigprocmask", ""), "run", Command::run);
   std::optional<daemonkit::LockedPidfile> pidfile;
   if (!config->pidfile.empty()) {
     auto acquired = daemonkit::LockedPidfile::acquire(config->pidfile, true);
@@ -246,7 +260,10 @@ int run(const Options& o) {
       return report(w.error(), "run", Command::run);
     }
   }
-  return dkcli::supervise(*config, **hub, nullptr, pidfile);
+  const Error failed =
+      dkcli::exec_supervisor(*supervisor, *config, -1, pidfile ? pidfile->fd() : -1, command_args);
+  if (pidfile) (void)pidfile->remove();
+  return report(failed, "run", Command::run);
 }
 
 // Who owns the daemon's output files: the uid and gid the supervisor
@@ -514,6 +531,7 @@ int status(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  command_args.assign(argv, argv + argc);
   std::vector<std::string_view> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   auto parsed = dkcli::parse_command_line(args);
   if (!parsed) {

@@ -15,11 +15,13 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemonkit/detach.hpp"
 #include "daemonkit/output.hpp"
 #include "daemonkit/parse.hpp"
+#include "daemonkit/result.hpp"
 
 namespace dkcli {
 
@@ -76,5 +78,11 @@ struct SupervisorConfig {
     return stderr_path ? stderr_path->string() : std::string();
   }
 };
+
+// The configuration as text (fields.hpp), and back: how the command hands
+// it to the supervisor program it executes. decode_config rejects what it
+// does not understand, naming the line: both ends are the same version.
+std::string encode_config(const SupervisorConfig& config);
+daemonkit::Result<SupervisorConfig> decode_config(std::string_view text);
 
 }  // namespace dkcli

@@ -9,6 +9,7 @@
 
 #include "daemonkit/fd.hpp"
 #include "daemonkit/parse.hpp"
+#include "supervisor/fields.hpp"
 
 namespace dkcli {
 
@@ -16,76 +17,6 @@ namespace {
 
 constexpr size_t kMaxRecordBytes = size_t{256} << 10;
 constexpr size_t kMaxArguments = 4096;
-
-// Backslash escapes: "\\", "\n", and "\xHH" for every other byte below 0x20
-// and DEL. Everything else, UTF-8 or not, is kept as it is.
-void append_encoded(std::string& out, std::string_view value) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += ch;
-    }
-  }
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// The inverse of append_encoded; a malformed escape is kept as it stands.
-std::string decoded(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '\\' || i + 1 >= in.size()) {
-      out += in[i];
-      continue;
-    }
-    const char e = in[i + 1];
-    if (e == '\\') {
-      out += '\\';
-      ++i;
-    } else if (e == 'n') {
-      out += '\n';
-      ++i;
-    } else if (e == 'x' && i + 3 < in.size() && hex_digit(in[i + 2]) >= 0 &&
-               hex_digit(in[i + 3]) >= 0) {
-      out += static_cast<char>(hex_digit(in[i + 2]) * 16 + hex_digit(in[i + 3]));
-      i += 3;
-    } else {
-      out += in[i];
-    }
-  }
-  return out;
-}
-
-template <class T>
-bool parse_number(std::string_view text, T& value) {
-  T v{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size()) return false;
-  value = v;
-  return true;
-}
-
-void line(std::string& out, std::string_view key, std::string_view value) {
-  out += key;
-  out += '=';
-  append_encoded(out, value);
-  out += '\n';
-}
 
 }  // namespace
 
@@ -118,38 +49,31 @@ std::filesystem::path state_path(const std::filesystem::path& pidfile) {
 
 std::string encode_record(const DaemonRecord& r) {
   std::string out;
-  line(out, "phase", phase_name(r.phase));
-  line(out, "pid", std::to_string(r.supervisor));
+  fields::put(out, "phase", phase_name(r.phase));
+  fields::put(out, "pid", std::to_string(r.supervisor));
   if (r.payload > 0) {
-    line(out, "payload", std::to_string(r.payload));
-    line(out, "payload_start", std::to_string(r.payload_start_ticks));
+    fields::put(out, "payload", std::to_string(r.payload));
+    fields::put(out, "payload_start", std::to_string(r.payload_start_ticks));
   }
-  for (const auto& arg : r.command) line(out, "arg", arg);
-  line(out, "restarts", std::to_string(r.restarts));
-  line(out, "stop_signal", std::to_string(r.stop_signal));
-  if (!r.status.empty()) line(out, "status", r.status);
-  if (!r.log.empty()) line(out, "log", r.log);
-  if (!r.syslog.empty()) line(out, "syslog", r.syslog);
-  if (r.uid) line(out, "uid", std::to_string(*r.uid));
-  if (r.gid) line(out, "gid", std::to_string(*r.gid));
-  if (!r.cgroup.empty()) line(out, "cgroup", r.cgroup);
-  if (!r.last_exit.empty()) line(out, "last_exit", r.last_exit);
-  if (r.next_start_ms > 0) line(out, "next_start_ms", std::to_string(r.next_start_ms));
-  if (!r.ended.empty()) line(out, "ended", r.ended);
+  for (const auto& arg : r.command) fields::put(out, "arg", arg);
+  fields::put(out, "restarts", std::to_string(r.restarts));
+  fields::put(out, "stop_signal", std::to_string(r.stop_signal));
+  if (!r.status.empty()) fields::put(out, "status", r.status);
+  if (!r.log.empty()) fields::put(out, "log", r.log);
+  if (!r.syslog.empty()) fields::put(out, "syslog", r.syslog);
+  if (r.uid) fields::put(out, "uid", std::to_string(*r.uid));
+  if (r.gid) fields::put(out, "gid", std::to_string(*r.gid));
+  if (!r.cgroup.empty()) fields::put(out, "cgroup", r.cgroup);
+  if (!r.last_exit.empty()) fields::put(out, "last_exit", r.last_exit);
+  if (r.next_start_ms > 0) fields::put(out, "next_start_ms", std::to_string(r.next_start_ms));
+  if (!r.ended.empty()) fields::put(out, "ended", r.ended);
   return out;
 }
 
 std::optional<DaemonRecord> decode_record(std::string_view text) {
   DaemonRecord r;
   bool have_phase = false;
-  while (!text.empty()) {
-    const size_t nl = text.find('\n');
-    std::string_view l = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    const size_t eq = l.find('=');
-    if (eq == std::string_view::npos) continue;
-    const std::string_view key = l.substr(0, eq);
-    const std::string value = decoded(l.substr(eq + 1));
+  fields::for_each(text, [&](std::string_view key, const std::string& value) {
     if (key == "phase") {
       for (auto p : {DaemonRecord::Phase::starting, DaemonRecord::Phase::running,
                      DaemonRecord::Phase::restarting, DaemonRecord::Phase::ended})
@@ -158,18 +82,18 @@ std::optional<DaemonRecord> decode_record(std::string_view text) {
           have_phase = true;
         }
     } else if (key == "pid") {
-      (void)parse_number(value, r.supervisor);
+      (void)fields::number(value, r.supervisor);
     } else if (key == "payload") {
-      (void)parse_number(value, r.payload);
+      (void)fields::number(value, r.payload);
     } else if (key == "payload_start") {
-      (void)parse_number(value, r.payload_start_ticks);
+      (void)fields::number(value, r.payload_start_ticks);
     } else if (key == "arg") {
       if (r.command.size() < kMaxArguments) r.command.push_back(value);
     } else if (key == "restarts") {
-      (void)parse_number(value, r.restarts);
+      (void)fields::number(value, r.restarts);
     } else if (key == "stop_signal") {
       int s = 0;
-      if (parse_number(value, s) && s > 0 && s <= SIGRTMAX) r.stop_signal = s;
+      if (fields::number(value, s) && s > 0 && s <= SIGRTMAX) r.stop_signal = s;
     } else if (key == "status") {
       r.status = value;
     } else if (key == "log") {
@@ -178,20 +102,20 @@ std::optional<DaemonRecord> decode_record(std::string_view text) {
       r.syslog = value;
     } else if (key == "uid") {
       uid_t u = 0;
-      if (parse_number(value, u)) r.uid = u;
+      if (fields::number(value, u)) r.uid = u;
     } else if (key == "gid") {
       gid_t g = 0;
-      if (parse_number(value, g)) r.gid = g;
+      if (fields::number(value, g)) r.gid = g;
     } else if (key == "cgroup") {
       r.cgroup = value;
     } else if (key == "last_exit") {
       r.last_exit = value;
     } else if (key == "next_start_ms") {
-      (void)parse_number(value, r.next_start_ms);
+      (void)fields::number(value, r.next_start_ms);
     } else if (key == "ended") {
       r.ended = value;
     }
-  }
+  });
   // A record of an older daemonkit has no phase: it was written once the
   // daemon was up, and last when it ended.
   if (!have_phase)
