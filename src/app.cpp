@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "daemonkit/commands.hpp"
 #include "daemonkit/control.hpp"
 #include "daemonkit/detach.hpp"
 #include "daemonkit/notify.hpp"
@@ -38,17 +39,16 @@ constexpr CommandInfo kCommands[] = {
      "run in the foreground (for systemd and containers), logging to standard error"},
 };
 
-void print_line(std::FILE* to, std::string_view text) {
-  std::fwrite(text.data(), 1, text.size(), to);
-  std::fputc('\n', to);
-  std::fflush(to);
-}
-
-Error usage_error(std::string text) {
-  Error e;
-  e.detail = std::move(text);
-  e.kind = ErrorKind::usage;
-  return e;
+// The one place the App prints: an outcome's lines, each flushed at once
+// (a daemon forked next must not inherit them unwritten).
+int print(const Outcome& outcome) {
+  for (const auto& line : outcome.lines) {
+    std::FILE* to = line.stream == Line::Stream::out ? stdout : stderr;
+    std::fwrite(line.text.data(), 1, line.text.size(), to);
+    std::fputc('\n', to);
+    std::fflush(to);
+  }
+  return outcome.exit_code;
 }
 
 std::filesystem::path under_runtime_dir(std::string_view name, const char* root_dir) {
@@ -195,75 +195,75 @@ Result<Invocation> App::parse(const std::vector<std::string_view>& args) const {
   return inv;
 }
 
-int App::report(const Error& error, std::string_view action) {
-  std::string line = name_ + ": ";
-  if (error.kind == ErrorKind::usage) {
-    line += error.op.empty() ? error.detail : error.message();
-    print_line(stderr, line);
-    print_line(stderr, usage());
-    return static_cast<int>(ExitCode::usage);
+Voice App::voice() const {
+  Voice v;
+  v.program = name_;
+  v.daemon_name = name_;
+  v.human_uptime = false;
+  v.log_without_tail = false;
+  return v;
+}
+
+Outcome App::report(const Error& error, std::string_view action) const {
+  return error_outcome(error, action, voice(), usage());
+}
+
+std::string App::help() const {
+  std::string h = usage() + "\n";
+  if (!summary_.empty()) h += "\n" + summary_ + "\n";
+  h += "\nCommands:\n";
+  for (const auto& c : kCommands) {
+    h += "  " + std::string(c.name);
+    h.append(10 - c.name.size(), ' ');
+    h += std::string(c.help) + "\n";
   }
-  line += "cannot ";
-  line += action;
-  line += ": ";
-  line += error.message();
-  print_line(stderr, line);
-  return static_cast<int>(exit_code_for(error));
+  h += "\nOptions:\n";
+  auto row = [&](std::string left, const std::string& right) {
+    left = "  " + left;
+    if (left.size() < 24)
+      left.append(24 - left.size(), ' ');
+    else
+      left += "  ";
+    h += left + right + "\n";
+  };
+  row("--pidfile PATH",
+      "the pidfile, locked by the daemon while it runs" +
+          (default_pidfile_.empty() ? std::string(" (required)")
+                                    : " (default " + default_pidfile_.string() + "; run: none)"));
+  row("--log PATH",
+      "append log lines to PATH" +
+          (default_log_.empty() ? std::string()
+                                : " (default " + default_log_.string() + "; run: standard error)"));
+  row("--timeout SECONDS", "stop, restart: wait this long before SIGKILL (default 10)");
+  row("--json", "status: print the same as one JSON object, for scripts");
+  for (const auto& o : options_) row(o.name + " " + o.metavar, o.help);
+  row("-h, --help", "show this help and exit");
+  row("--version", "show the version and exit");
+  h += "\nExit status (LSB): 0 success, 1 failure (status: dead, pidfile remains), 2 usage,\n"
+       "3 not running (status), 4 insufficient privilege or status unknown, 7 reload of a\n"
+       "daemon that is not running.\n";
+  return h;
 }
 
 int App::main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   auto inv = parse(args);
-  if (!inv) return report(inv.error(), "parse the command line");
+  if (!inv) return print(report(inv.error(), "parse the command line"));
 
   if (inv->command == Invocation::Command::help) {
-    std::string h = usage() + "\n";
-    if (!summary_.empty()) h += "\n" + summary_ + "\n";
-    h += "\nCommands:\n";
-    for (const auto& c : kCommands) {
-      h += "  " + std::string(c.name);
-      h.append(10 - c.name.size(), ' ');
-      h += std::string(c.help) + "\n";
-    }
-    h += "\nOptions:\n";
-    auto row = [&](std::string left, const std::string& right) {
-      left = "  " + left;
-      if (left.size() < 24)
-        left.append(24 - left.size(), ' ');
-      else
-        left += "  ";
-      h += left + right + "\n";
-    };
-    row("--pidfile PATH",
-        "the pidfile, locked by the daemon while it runs" +
-            (default_pidfile_.empty() ? std::string(" (required)")
-                                      : " (default " + default_pidfile_.string() + "; run: none)"));
-    row("--log PATH", "append log lines to PATH" +
-                          (default_log_.empty()
-                               ? std::string()
-                               : " (default " + default_log_.string() + "; run: standard error)"));
-    row("--timeout SECONDS", "stop, restart: wait this long before SIGKILL (default 10)");
-    row("--json", "status: print the same as one JSON object, for scripts");
-    for (const auto& o : options_) row(o.name + " " + o.metavar, o.help);
-    row("-h, --help", "show this help and exit");
-    row("--version", "show the version and exit");
-    h += "\nExit status (LSB): 0 success, 1 failure (status: dead, pidfile remains), 2 usage,\n"
-         "3 not running (status), 4 insufficient privilege or status unknown, 7 reload of a\n"
-         "daemon that is not running.\n";
-    std::fwrite(h.data(), 1, h.size(), stdout);
-    return 0;
+    std::string h = help();
+    h.pop_back();  // print() ends the text with its newline
+    return print(Outcome().out(std::move(h)));
   }
-  if (inv->command == Invocation::Command::version) {
-    print_line(stdout, name_ + " " + version_);
-    return 0;
-  }
+  if (inv->command == Invocation::Command::version)
+    return print(Outcome().out(name_ + " " + version_));
 
   if (inv->command != Invocation::Command::run) {
     if (inv->pidfile.empty()) inv->pidfile = default_pidfile_;
     if (inv->pidfile.empty())
-      return report(usage_error("no --pidfile given, and no default (as a user, set "
-                                "$XDG_RUNTIME_DIR)"),
-                    "");
+      return print(report(usage_error("no --pidfile given, and no default (as a user, set "
+                                      "$XDG_RUNTIME_DIR)"),
+                          ""));
   }
   // `status` without --log shows the log the running daemon writes, which
   // its own command line names (see App::status); the default is a guess.
@@ -274,46 +274,45 @@ int App::main(int argc, char** argv) {
 
   switch (inv->command) {
     case Invocation::Command::start:
-      return start(*inv);
+      return print(start(*inv));
     case Invocation::Command::stop:
-      return stop(*inv, false);
+      return print(stop(*inv, false));
     case Invocation::Command::restart: {
-      int rc = stop(*inv, true);
-      return rc != 0 ? rc : start(*inv);
+      // What stop says is said before the start, which takes a while.
+      const int rc = print(stop(*inv, true));
+      return rc != 0 ? rc : print(start(*inv));
     }
     case Invocation::Command::status:
-      return status(*inv);
+      return print(status(*inv));
     case Invocation::Command::reload:
-      return reload(*inv);
+      return print(reload(*inv));
     case Invocation::Command::run:
-      return run_foreground(*inv);
+      return print(run_foreground(*inv));
     default:
       return 0;
   }
 }
 
-int App::start(const Invocation& inv) {
+Outcome App::start(const Invocation& inv) {
   if (inv.log.empty())
     return report(usage_error("no --log given, and no default (as a user, set "
                               "$XDG_RUNTIME_DIR)"),
                   "");
   // A running daemon is an answer we can give without forking.
-  if (auto st = query_status(inv.pidfile); st && st->state == RunState::running) {
-    print_line(stdout, name_ + " is already running (pid " + std::to_string(st->pid) + ")");
-    return 0;
-  }
+  if (auto st = query_status(inv.pidfile); st && st->state == RunState::running)
+    return Outcome().out(name_ + " is already running (pid " + std::to_string(st->pid) + ")");
   DetachOptions options;
   options.pidfile = inv.pidfile;
   options.keep_signals_blocked = true;
   auto started = detach(options, [&](Daemon& d) { return daemon_main(d, inv.log); });
   if (!started) return report(started.error(), "start");
+  Outcome o;
   if (started->how == Started::How::already_running)
-    print_line(stdout,
-               name_ + " is already running (" +
-                   (started->pid > 0 ? "pid " + std::to_string(started->pid)
-                                     : std::string("the pidfile is locked by another process")) +
-                   ")");
-  return 0;
+    o.out(name_ + " is already running (" +
+          (started->pid > 0 ? "pid " + std::to_string(started->pid)
+                            : std::string("the pidfile is locked by another process")) +
+          ")");
+  return o;
 }
 
 int App::daemon_main(Daemon& daemon, const std::filesystem::path& log) {
@@ -344,26 +343,16 @@ int App::daemon_main(Daemon& daemon, const std::filesystem::path& log) {
   return rc;
 }
 
-int App::run_foreground(const Invocation& inv) {
+Outcome App::run_foreground(const Invocation& inv) {
   // Handlers first: a SIGTERM that arrives once the pidfile is locked must
   // end in a clean stop, not in a pidfile left behind.
   auto hub = SignalHub::install();
   if (!hub) return report(hub.error(), "run");
   std::optional<LockedPidfile> pidfile;
   if (!inv.pidfile.empty()) {
-    auto acquired = LockedPidfile::acquire(inv.pidfile);
-    if (!acquired) return report(acquired.error(), "run");
-    if (auto* taken = std::get_if<LockedPidfile::Taken>(&*acquired)) {
-      print_line(stderr, name_ + ": cannot run: " + inv.pidfile.string() + " is locked by " +
-                             (taken->holder > 0 ? "pid " + std::to_string(taken->holder)
-                                                : std::string("another process")));
-      return static_cast<int>(ExitCode::failure);
-    }
-    pidfile.emplace(std::move(std::get<LockedPidfile>(*acquired)));
-    if (auto w = pidfile->write_pid(::getpid()); !w) {
-      (void)pidfile->remove();
-      return report(w.error(), "run");
-    }
+    auto locked = lock_pidfile_for_run(inv.pidfile);
+    if (!locked) return report(locked.error(), "run");
+    pidfile.emplace(std::move(*locked));
   }
   Logger logger;
   if (!inv.log.empty()) {
@@ -378,16 +367,17 @@ int App::run_foreground(const Invocation& inv) {
     if (auto r = logger.reopen(); !r) logger.error("cannot reopen the log: ", r.error().message());
   });
   Context ctx(**hub, logger, nullptr);
-  int rc = body_(ctx);
+  Outcome o;
+  o.exit_code = body_(ctx);
   (void)notify("STOPPING=1");
   if (pidfile) {
     if (auto r = pidfile->remove(); !r)
       logger.error("cannot remove the pidfile: ", r.error().message());
   }
-  return rc;
+  return o;
 }
 
-int App::stop(const Invocation& inv, bool quiet_if_not_running) {
+Outcome App::stop(const Invocation& inv, bool quiet_if_not_running) {
   StopOptions options;
   options.timeout = inv.timeout;
   // The daemon is the process itself, with no supervisor to sweep a group:
@@ -395,20 +385,7 @@ int App::stop(const Invocation& inv, bool quiet_if_not_running) {
   options.kill_grace = std::chrono::milliseconds(0);
   auto stopped = stop_daemon(inv.pidfile, options);
   if (!stopped) return report(stopped.error(), "stop");
-  switch (stopped->outcome) {
-    case StopResult::Outcome::not_running:
-      if (!quiet_if_not_running) print_line(stdout, name_ + " is not running");
-      break;
-    case StopResult::Outcome::killed:
-      print_line(stderr, name_ + ": pid " + std::to_string(stopped->pid) +
-                             " ignored SIGTERM; killed it with SIGKILL");
-      break;
-    case StopResult::Outcome::stopped:
-      break;
-  }
-  if (stopped->cleanup_error)
-    print_line(stderr, name_ + ": warning: " + stopped->cleanup_error->message());
-  return 0;
+  return stop_outcome(*stopped, inv.timeout, quiet_if_not_running, voice());
 }
 
 namespace {
@@ -416,12 +393,12 @@ namespace {
 // The log a running daemon writes: the `--log` of its command line, found
 // among its open files (it may have been relative to a directory we do not
 // know); `fallback` when it has none or it cannot be found.
-std::filesystem::path log_of(pid_t pid, const ProcessInfo& info,
+std::filesystem::path log_of(pid_t pid, const std::vector<std::string>& command,
                              const std::filesystem::path& fallback) {
   std::string named;
-  for (size_t i = 0; i < info.command.size(); ++i) {
-    const std::string& arg = info.command[i];
-    if (arg == "--log" && i + 1 < info.command.size()) named = info.command[i + 1];
+  for (size_t i = 0; i < command.size(); ++i) {
+    const std::string& arg = command[i];
+    if (arg == "--log" && i + 1 < command.size()) named = command[i + 1];
     if (arg.rfind("--log=", 0) == 0) named = arg.substr(6);
   }
   if (named.empty()) return fallback;
@@ -440,74 +417,24 @@ std::filesystem::path log_of(pid_t pid, const ProcessInfo& info,
 
 }  // namespace
 
-int App::status(const Invocation& inv) {
-  auto st = query_status(inv.pidfile);
-  if (!st) {
-    if (inv.json)
-      print_line(stdout, "{\"state\":\"unknown\",\"error\":" + json_string(st.error().message()) +
-                             ",\"exit_code\":4}");
-    print_line(stderr, name_ + ": status unknown: " + st.error().message());
-    return static_cast<int>(ExitCode::privilege);
+Outcome App::status(const Invocation& inv) {
+  StatusReport report = daemon_status(inv.pidfile);
+  if (report.run_state) {
+    std::filesystem::path log = inv.log;
+    if (report.payload && !inv.log_given) log = log_of(report.pid, report.command, inv.log);
+    report.log = log.string();
+    if (!log.empty()) report.log_tail = tail_lines(log, 5);
   }
-  const int rc = static_cast<int>(exit_code_for(st->state));
-  const bool running = st->state == RunState::running;
-  const auto info = running ? read_process_info(st->pid) : ProcessInfo{};
-  Invocation shown = inv;
-  if (running && !inv.log_given) shown.log = log_of(st->pid, info, inv.log);
-  const auto tail = shown.log.empty() ? std::vector<std::string>{} : tail_lines(shown.log, 5);
-  const char* names[] = {"running", "dead", "not running"};
-  if (inv.json) {
-    std::string j = std::string("{\"state\":") + json_string(names[static_cast<int>(st->state)]) +
-                    ",\"exit_code\":" + std::to_string(rc) + ",\"pid\":" + std::to_string(st->pid);
-    if (running) {
-      j += ",\"command\":[";
-      for (size_t i = 0; i < info.command.size(); ++i)
-        j += (i ? "," : "") + json_string(info.command[i]);
-      j += "],\"uptime_seconds\":" + std::to_string(info.uptime.count()) +
-           ",\"rss_kib\":" + std::to_string(info.rss_kib);
-    }
-    if (!shown.log.empty()) {
-      j += ",\"log\":" + json_string(shown.log.string()) + ",\"log_tail\":[";
-      for (size_t i = 0; i < tail.size(); ++i) j += (i ? "," : "") + json_string(tail[i]);
-      j += "]";
-    }
-    print_line(stdout, j + "}");
-    return rc;
-  }
-  switch (st->state) {
-    case RunState::running:
-      print_line(stdout, name_ + " is running (pid " + std::to_string(st->pid) + ")");
-      break;
-    case RunState::dead_pidfile_remains:
-      print_line(stdout, name_ + " is dead (pid " + std::to_string(st->pid) +
-                             "), but its pidfile " + inv.pidfile.string() + " remains");
-      break;
-    case RunState::not_running:
-      print_line(stdout, name_ + " is not running");
-      return rc;
-  }
-  if (running) {
-    std::string cmd;
-    for (const auto& a : info.command) cmd += (cmd.empty() ? "" : " ") + escape_text(a);
-    print_line(stdout, "  command: " + cmd);
-    print_line(stdout, "  uptime:  " + std::to_string(info.uptime.count()) + " s");
-    print_line(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident");
-  }
-  if (!tail.empty()) {
-    print_line(stdout, "  log:     " + escape_text(shown.log.string()));
-    for (const auto& line : tail) print_line(stdout, "    " + escape_text(line));
-  }
-  return rc;
+  return status_outcome(report, inv.json, voice());
 }
 
-int App::reload(const Invocation& inv) {
+Outcome App::reload(const Invocation& inv) {
   auto pid = signal_daemon(inv.pidfile, SIGHUP);
   if (!pid) return report(pid.error(), "reload");
-  if (*pid == 0) {
-    print_line(stderr, name_ + ": cannot reload: not running");
-    return static_cast<int>(ExitCode::reload_not_running);
-  }
-  return 0;
+  RequestResult sent;
+  sent.pid = *pid;
+  sent.outcome = *pid == 0 ? RequestResult::Outcome::not_running : RequestResult::Outcome::done;
+  return reload_outcome(sent, voice());
 }
 
 }  // namespace daemonkit

@@ -37,6 +37,8 @@
 namespace daemonkit {
 
 class Daemon;
+struct Outcome;
+struct Voice;
 
 // What the daemon's code gets: stop token, readiness, waiting, logging.
 class Context {
@@ -111,13 +113,17 @@ class App {
   [[nodiscard]] std::string usage() const;
 
  private:
-  int start(const Invocation& inv);
-  int stop(const Invocation& inv, bool quiet_if_not_running);
-  int status(const Invocation& inv);
-  int reload(const Invocation& inv);
-  int run_foreground(const Invocation& inv);
+  // Each command answers with the lines to print and the exit code
+  // (commands.hpp); main() prints them.
+  Outcome start(const Invocation& inv);
+  Outcome stop(const Invocation& inv, bool quiet_if_not_running);
+  Outcome status(const Invocation& inv);
+  Outcome reload(const Invocation& inv);
+  Outcome run_foreground(const Invocation& inv);
   int daemon_main(Daemon& daemon, const std::filesystem::path& log);
-  int report(const Error& error, std::string_view action);
+  [[nodiscard]] Outcome report(const Error& error, std::string_view action) const;
+  [[nodiscard]] Voice voice() const;
+  [[nodiscard]] std::string help() const;
 
   std::string name_;
   Body body_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "daemonkit/app.hpp"
+#include "daemonkit/commands.hpp"
 #include "daemonkit/control.hpp"
 #include "daemonkit/detach.hpp"
 #include "daemonkit/error.hpp"

@@ -1,8 +1,9 @@
 // daemonkit: run any program as a well-behaved daemon.
 //
-// This file turns the command line into actions and exit codes; the
-// supervisor (supervisor/) is what runs between the pidfile and the payload.
-#include <pwd.h>
+// This file turns the command line into actions and exit codes, and prints
+// what the commands answer: start and run are here; the commands that act
+// on a running daemon (commands.cpp) return what to print. The supervisor
+// (supervisor/) is what runs between the pidfile and the payload.
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,17 +16,15 @@
 #include <optional>
 #include <string>
 
+#include "commands.hpp"
 #include "daemonkit/control.hpp"
 #include "daemonkit/detach.hpp"
-#include "daemonkit/output.hpp"
 #include "daemonkit/pidfile.hpp"
 #include "daemonkit/signals.hpp"
 #include "daemonkit/spawn.hpp"
-#include "daemonkit/text.hpp"
 #include "options.hpp"
 #include "supervisor/config.hpp"
 #include "supervisor/handover.hpp"
-#include "supervisor/leftovers.hpp"
 #include "supervisor/state_file.hpp"
 
 extern char** environ;
@@ -47,18 +46,19 @@ void say(std::FILE* to, const std::string& line) {
   std::fflush(to);
 }
 
+// Prints what a command answered (commands.hpp); returns its exit code.
+int print(const daemonkit::Outcome& outcome) {
+  for (const auto& line : outcome.lines)
+    say(line.stream == daemonkit::Line::Stream::out ? stdout : stderr, line.text);
+  return outcome.exit_code;
+}
+
 int code(ExitCode c) {
   return static_cast<int>(c);
 }
 
 int report(const Error& e, std::string_view action, Command c) {
-  if (e.kind == ErrorKind::usage) {
-    say(stderr, "daemonkit: " + (e.op.empty() ? e.detail : e.message()));
-    say(stderr, dkcli::usage(c));
-    return code(ExitCode::usage);
-  }
-  say(stderr, "daemonkit: cannot " + std::string(action) + ": " + e.message());
-  return code(daemonkit::exit_code_for(e));
+  return print(dkcli::report_error(e, action, c));
 }
 
 // Everything that can be checked before forking is checked here, so that
@@ -246,286 +246,14 @@ int run(const Options& o) {
     return report(Error::from_errno(errno, "sigprocmask", ""), "run", Command::run);
   std::optional<daemonkit::LockedPidfile> pidfile;
   if (!config->pidfile.empty()) {
-    auto acquired = daemonkit::LockedPidfile::acquire(config->pidfile, true);
-    if (!acquired) return report(acquired.error(), "run", Command::run);
-    if (auto* taken = std::get_if<daemonkit::LockedPidfile::Taken>(&*acquired)) {
-      say(stderr, "daemonkit: cannot run: " + config->pidfile.string() + " is locked by " +
-                      (taken->holder > 0 ? "pid " + std::to_string(taken->holder)
-                                         : std::string("another process")));
-      return code(ExitCode::failure);
-    }
-    pidfile.emplace(std::move(std::get<daemonkit::LockedPidfile>(*acquired)));
-    if (auto w = pidfile->write_pid(::getpid()); !w) {
-      (void)pidfile->remove();
-      return report(w.error(), "run", Command::run);
-    }
+    auto locked = daemonkit::lock_pidfile_for_run(config->pidfile, true);
+    if (!locked) return report(locked.error(), "run", Command::run);
+    pidfile.emplace(std::move(*locked));
   }
   const Error failed =
       dkcli::exec_supervisor(*supervisor, *config, -1, pidfile ? pidfile->fd() : -1, command_args);
   if (pidfile) (void)pidfile->remove();
   return report(failed, "run", Command::run);
-}
-
-// Who owns the daemon's output files: the uid and gid the supervisor
-// records with --user. Root's `status` reads them as that user (and its
-// groups), never with root's power over files that user can replace.
-// nullopt: read as the caller (no user in the record, or the caller is not
-// root and so has no power to lend).
-std::optional<daemonkit::Credentials> output_owner(const std::optional<DaemonRecord>& record) {
-  if (!record || !record->uid || ::geteuid() != 0) return std::nullopt;
-  daemonkit::Credentials c;
-  c.uid = *record->uid;
-  c.gid = record->gid.value_or(*record->uid);
-  c.user = std::to_string(c.uid);
-  if (const struct passwd* pw = ::getpwuid(c.uid))
-    if (auto named =
-            daemonkit::lookup_credentials(std::string(pw->pw_name) + ":" + std::to_string(c.gid)))
-      return std::move(*named);
-  return c;  // no such user any more: its ids, no supplementary groups
-}
-
-// Appends `lines` to the daemon's captured log (as its user: the file is
-// that user's to replace) or sends them to its syslog tag; best effort.
-void tell_daemon_log(const DaemonRecord& record, const std::vector<std::string>& lines) {
-  if (!record.syslog.empty()) {
-    if (auto w = daemonkit::SyslogWriter::open(record.syslog))
-      for (const auto& l : lines)
-        (void)w->send(daemonkit::Level::warning, ::getpid(), "daemonkit: " + l);
-    return;
-  }
-  if (record.log.empty()) return;
-  auto f = daemonkit::OutputFile::open(record.log, std::nullopt, output_owner(record));
-  if (!f) return;
-  for (const auto& l : lines) (void)f->write("daemonkit: " + l + "\n");
-}
-
-// The lock is free, but the payload of a supervisor that was killed may
-// still run, or its group or cgroup: its record says who they are. Ends
-// them, says so (on standard error and in the daemon's log), and removes
-// the record. No lock is taken: a start meanwhile ends the same processes
-// before its payload runs, and then holds the pidfile, which is not removed
-// while locked. Returns whether anything was left.
-bool stop_leftovers(const Options& o) {
-  auto record = dkcli::read_record(o.pidfile);
-  if (!record) return false;
-  DaemonRecord r = *record;
-  if (o.stop_signal) r.stop_signal = *o.stop_signal;
-  const auto lines = dkcli::end_leftovers(r, o.timeout);
-  for (const auto& l : lines) say(stderr, "daemonkit: " + l);
-  if (!lines.empty()) tell_daemon_log(r, lines);
-  // Only the record we acted on: a new supervisor may have written its own.
-  if (auto now = dkcli::read_record(o.pidfile); now && now->supervisor == r.supervisor)
-    dkcli::remove_record(o.pidfile);
-  return !lines.empty();
-}
-
-int stop(const Options& o, bool quiet) {
-  daemonkit::StopOptions s;
-  s.signal = o.stop_signal.value_or(0);
-  s.timeout = o.timeout;
-  auto st = daemonkit::query_status(o.pidfile);
-  if (!st) return report(st.error(), "stop", Command::stop);
-  if (st->state != daemonkit::RunState::running && stop_leftovers(o)) {
-    if (auto removed = daemonkit::remove_stale_pidfile(o.pidfile); !removed)
-      say(stderr, "daemonkit: warning: " + removed.error().message());
-    return 0;
-  }
-  auto stopped = daemonkit::stop_daemon(o.pidfile, s);
-  if (!stopped) return report(stopped.error(), "stop", Command::stop);
-  std::error_code ec;
-  if (!std::filesystem::exists(o.pidfile, ec)) dkcli::remove_record(o.pidfile);
-  for (const auto& note : stopped->notes) say(stderr, "daemonkit: " + note);
-  switch (stopped->outcome) {
-    case daemonkit::StopResult::Outcome::not_running:
-      if (!quiet) say(stdout, "daemonkit: not running");
-      break;
-    case daemonkit::StopResult::Outcome::killed:
-      say(stderr, "daemonkit: pid " + std::to_string(stopped->pid) + " did not stop within " +
-                      daemonkit::format_seconds(o.timeout) + " s; killed it with SIGKILL");
-      break;
-    case daemonkit::StopResult::Outcome::stopped:
-      break;
-  }
-  if (stopped->cleanup_error)
-    say(stderr, "daemonkit: warning: " + stopped->cleanup_error->message());
-  return 0;
-}
-
-int reopen(const Options& o) {
-  auto pid = daemonkit::reopen_daemon(o.pidfile);
-  if (!pid) return report(pid.error(), "reopen", o.command);
-  if (*pid == 0) {
-    say(stderr, "daemonkit: cannot reopen: not running");
-    return code(ExitCode::reload_not_running);
-  }
-  return 0;
-}
-
-int reload(const Options& o) {
-  auto r = daemonkit::reload_daemon(o.pidfile, o.timeout);
-  if (!r) return report(r.error(), "reload", o.command);
-  switch (r->outcome) {
-    case daemonkit::RequestResult::Outcome::done:
-      return 0;
-    case daemonkit::RequestResult::Outcome::not_running:
-      say(stderr, "daemonkit: cannot reload: not running");
-      return code(ExitCode::reload_not_running);
-    case daemonkit::RequestResult::Outcome::failed:
-      break;
-  }
-  say(stderr, "daemonkit: reload failed: " + r->why);
-  return code(ExitCode::failure);
-}
-
-int send_signal(const Options& o) {
-  auto r = daemonkit::signal_payload(o.pidfile, *o.stop_signal, o.group, o.timeout);
-  if (!r) return report(r.error(), "signal", o.command);
-  switch (r->outcome) {
-    case daemonkit::RequestResult::Outcome::done:
-      return 0;
-    case daemonkit::RequestResult::Outcome::not_running:
-      say(stderr,
-          "daemonkit: cannot signal: not running" + (r->why.empty() ? "" : " (" + r->why + ")"));
-      return code(ExitCode::reload_not_running);
-    case daemonkit::RequestResult::Outcome::failed:
-      break;
-  }
-  say(stderr, "daemonkit: cannot signal: " + r->why);
-  return code(ExitCode::failure);
-}
-
-std::string human_duration(std::chrono::seconds d) {
-  long long s = d.count();
-  if (s < 60) return std::to_string(s) + " s";
-  if (s < 3600) return std::to_string(s / 60) + " min " + std::to_string(s % 60) + " s";
-  if (s < 86400) return std::to_string(s / 3600) + " h " + std::to_string(s % 3600 / 60) + " min";
-  return std::to_string(s / 86400) + " days " + std::to_string(s % 86400 / 3600) + " h";
-}
-
-int status(const Options& o) {
-  auto st = daemonkit::query_status(o.pidfile);
-  if (!st) {
-    if (o.json)
-      say(stdout, "{\"state\":\"unknown\",\"error\":" +
-                      daemonkit::json_string(st.error().message()) + ",\"exit_code\":4}");
-    say(stderr, "daemonkit: status unknown: " + st.error().message());
-    return code(ExitCode::privilege);
-  }
-  // The record is believed only as far as the processes it names match:
-  // the supervisor must be the lock holder, the payload its child.
-  auto record = dkcli::read_record(o.pidfile);
-  const bool running = st->state == daemonkit::RunState::running;
-  if (record && running && record->supervisor != st->pid) record.reset();
-  pid_t payload = 0;
-  if (running && record && record->payload > 0)
-    for (pid_t c : daemonkit::child_processes(st->pid))
-      if (c == record->payload) payload = c;
-  const bool restarting =
-      running && record && record->phase == DaemonRecord::Phase::restarting && payload == 0;
-  // A payload that outlived its killed supervisor.
-  std::optional<dkcli::Orphan> orphan;
-  if (!running && record) orphan = dkcli::find_orphan(*record);
-  const auto info = payload ? daemonkit::read_process_info(payload) : daemonkit::ProcessInfo{};
-  const auto sup = running ? daemonkit::read_process_info(st->pid) : daemonkit::ProcessInfo{};
-  const std::string log = record ? record->log : "";
-  const auto tail = log.empty() ? std::vector<std::string>{}
-                                : daemonkit::tail_lines(log, 5, output_owner(record));
-  int rc = code(daemonkit::exit_code_for(st->state));
-  std::string name = st->state == daemonkit::RunState::running                ? "running"
-                     : st->state == daemonkit::RunState::dead_pidfile_remains ? "dead"
-                                                                              : "not running";
-  if (restarting) {
-    rc = code(ExitCode::restarting);
-    name = "restarting";
-  } else if (running && payload == 0 && record && record->phase == DaemonRecord::Phase::starting) {
-    name = "starting";  // no payload yet (a predecessor's is being ended)
-  }
-  const std::vector<std::string> command =
-      record && !record->command.empty() ? record->command : info.command;
-  long long next_in_ms = 0;
-  if (restarting && record->next_start_ms > 0) {
-    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    next_in_ms = std::max<long long>(0, record->next_start_ms - now);
-  }
-  std::string ended;
-  if (st->state == daemonkit::RunState::dead_pidfile_remains)
-    ended = record && !record->ended.empty() ? record->ended : "the daemon died";
-  if (orphan)
-    ended = "its supervisor was killed; its payload " + std::to_string(orphan->process.pid()) +
-            " (" + orphan->name + ") still runs (daemonkit stop ends it)";
-
-  if (o.json) {
-    std::string j = "{\"state\":" + daemonkit::json_string(name) +
-                    ",\"exit_code\":" + std::to_string(rc) + ",\"pid\":" + std::to_string(st->pid);
-    if (running)
-      j += ",\"supervisor_uptime_seconds\":" + std::to_string(sup.uptime.count()) +
-           ",\"supervisor_rss_kib\":" + std::to_string(sup.rss_kib);
-    if (payload)
-      j += ",\"payload_pid\":" + std::to_string(payload) +
-           ",\"uptime_seconds\":" + std::to_string(info.uptime.count()) +
-           ",\"rss_kib\":" + std::to_string(info.rss_kib);
-    if (orphan) j += ",\"orphan_pid\":" + std::to_string(orphan->process.pid());
-    if (!command.empty() && (payload || record)) {
-      j += ",\"command\":[";
-      for (size_t i = 0; i < command.size(); ++i)
-        j += (i ? "," : "") + daemonkit::json_string(command[i]);
-      j += "]";
-    }
-    if (record) j += ",\"restarts\":" + std::to_string(record->restarts);
-    if (restarting)
-      j += ",\"last_exit\":" + daemonkit::json_string(record->last_exit) +
-           ",\"next_start_in_ms\":" + std::to_string(next_in_ms);
-    if (record && !record->status.empty())
-      j += ",\"status\":" + daemonkit::json_string(record->status);
-    if (!ended.empty()) j += ",\"ended\":" + daemonkit::json_string(ended);
-    if (!log.empty()) {
-      j += ",\"log\":" + daemonkit::json_string(log) + ",\"log_tail\":[";
-      for (size_t i = 0; i < tail.size(); ++i)
-        j += (i ? "," : "") + daemonkit::json_string(tail[i]);
-      j += "]";
-    }
-    say(stdout, j + "}");
-    return rc;
-  }
-
-  if (st->state == daemonkit::RunState::not_running && !orphan) {
-    say(stdout, "not running");
-    return rc;
-  }
-  if (restarting) {
-    say(stdout, "restarting (pid " + std::to_string(st->pid) +
-                    "): " + daemonkit::escape_text(command.empty() ? "the payload" : command[0]) +
-                    " " + daemonkit::escape_text(record->last_exit) + "; restart " +
-                    std::to_string(record->restarts + 1) + " in " +
-                    daemonkit::format_seconds(std::chrono::milliseconds(next_in_ms)) + " s");
-  } else if (running) {
-    std::string line = name + " (pid " + std::to_string(st->pid) + ")";
-    if (record && !record->status.empty()) line += ": " + daemonkit::escape_text(record->status);
-    say(stdout, line);
-  } else {
-    say(stdout, "dead (pid " + std::to_string(st->pid) +
-                    "), pidfile remains: " + daemonkit::escape_text(ended));
-  }
-  if (payload) {
-    std::string cmd;
-    for (const auto& a : command) cmd += (cmd.empty() ? "" : " ") + daemonkit::escape_text(a);
-    say(stdout, "  payload: pid " + std::to_string(payload) + ": " + cmd);
-    say(stdout, "  uptime:  " + human_duration(info.uptime));
-    say(stdout, "  memory:  " + std::to_string(info.rss_kib) + " KiB resident");
-  }
-  if (running)
-    say(stdout, "  supervisor: pid " + std::to_string(st->pid) + ", up " +
-                    human_duration(sup.uptime) + ", " + std::to_string(sup.rss_kib) +
-                    " KiB resident");
-  if (record && record->restarts != 0)
-    say(stdout, "  restarts: " + std::to_string(record->restarts));
-  if (!log.empty()) {
-    say(stdout, "  log:     " + daemonkit::escape_text(log));
-    for (const auto& line : tail) say(stdout, "    " + daemonkit::escape_text(line));
-  }
-  return rc;
 }
 
 }  // namespace
@@ -558,22 +286,22 @@ int main(int argc, char** argv) {
     case Command::run:
       return run(o);
     case Command::stop:
-      return stop(o, false);
+      return print(dkcli::stop(o, false));
     case Command::restart: {
       // Check the new command line before stopping the old daemon.
       auto config = resolve(o, false);
       if (!config) return report(config.error(), "restart", Command::restart);
-      int rc = stop(o, true);
+      int rc = print(dkcli::stop(o, true));
       return rc != 0 ? rc : start(o);
     }
     case Command::reload:
-      return reload(o);
+      return print(dkcli::reload(o));
     case Command::reopen:
-      return reopen(o);
+      return print(dkcli::reopen(o));
     case Command::status:
-      return status(o);
+      return print(dkcli::status(o));
     case Command::signal:
-      return send_signal(o);
+      return print(dkcli::send_signal(o));
     case Command::none:
       break;
   }

@@ -2,12 +2,15 @@
 
 #include <array>
 
+#include "daemonkit/commands.hpp"
+
 namespace dkcli {
 
 using daemonkit::Error;
 using daemonkit::ErrorKind;
 using daemonkit::fail;
 using daemonkit::Result;
+using daemonkit::usage_error;
 
 namespace {
 
@@ -279,13 +282,6 @@ constexpr std::array<CommandInfo, 8> kCommands = {{
      "Send NAME to the running payload (with --group, to its process group), never to its\n"
      "supervisor. Exit 7 when no payload runs (also while one waits to be respawned)."},
 }};
-
-Error usage_error(std::string text) {
-  Error e;
-  e.detail = std::move(text);
-  e.kind = ErrorKind::usage;
-  return e;
-}
 
 }  // namespace
 
