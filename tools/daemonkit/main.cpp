@@ -171,7 +171,7 @@ int start(const Options& o) {
   auto supervisor = dkcli::find_supervisor_program();
   if (!supervisor) return report(supervisor.error(), "start", Command::start);
   const auto deadline =
-      std::chrono::steady_clock::now() + config->ready_timeout + std::chrono::seconds(1);
+      std::chrono::steady_clock::now() + config->start_wait();
   // Another daemon holds the pidfile: success once it is up; a try of our
   // own once it ends before that (nullopt).
   auto outcome = [&](const daemonkit::DaemonStatus& holder_status) -> std::optional<int> {
@@ -209,7 +209,7 @@ std::optional<int> start_once(const dkcli::SupervisorConfig& config,
   d.supervisor = true;
   // The supervisor enforces --ready-timeout itself and cleans up; this is
   // only a backstop in case it cannot.
-  d.ready_timeout = config.ready_timeout + std::chrono::seconds(10);
+  d.ready_timeout = config.start_wait();
   auto started = daemonkit::detach(d, [&](daemonkit::Daemon& daemon) {
     // Signals stay blocked (keep_signals_blocked) until the supervisor has
     // its handlers.

@@ -70,6 +70,16 @@ struct SupervisorConfig {
   int stop_signal = SIGTERM;
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(10);
 
+  // How long anyone waits for this daemon to come up, once: the payload's
+  // readiness window, plus the supervisor's own work around it (ending
+  // what a killed predecessor left takes up to stop_timeout; sweeping a
+  // payload that missed the window, a few seconds). `start` waits that long
+  // for a concurrent start's daemon, and detach() uses it as a backstop
+  // that never cuts the supervisor's own clean-up short.
+  [[nodiscard]] std::chrono::milliseconds start_wait() const {
+    return ready_timeout + stop_timeout + std::chrono::seconds(10);
+  }
+
   // The name messages give the payload.
   [[nodiscard]] const std::string& name() const { return argv.front(); }
   // The file that captures what the payload writes (the record names it).
