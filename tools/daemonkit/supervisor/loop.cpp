@@ -478,13 +478,10 @@ void Loop::save(const action::Save& s) {
   }
 }
 
+// The daemon never came up (set-up failed, or the first payload could not
+// be started, ended or missed its readiness window; the payload, if any,
+// is gone and swept by then).
 void Loop::fail_start(const Error& e) {
-  if (payload_) {  // set-up failed after a spawn: end it first
-    kill_everything();
-    (void)payload_->handle.wait_for_exit(std::chrono::seconds(5));
-    (void)daemonkit::try_reap(*payload_);
-    payload_.reset();
-  }
   end_children();
   end_cgroup();
   if (caller_ == nullptr) std::fprintf(stderr, "daemonkit: cannot run: %s\n", e.message().c_str());
