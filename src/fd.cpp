@@ -147,8 +147,12 @@ Result<bool> Pidfd::wait_for_exit(std::chrono::milliseconds timeout) const {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;
   if (!fd_) {
-    // No pidfd to sleep on. Callers use this path only for a process that is
-    // about to exit (after SIGKILL); stop waits on the pidfile lock instead.
+    // No pidfd (a kernel before 5.3): nothing else reports another
+    // process's exit as an event, and for our own child waitid blocks
+    // without a timeout, while SIGCHLD belongs to the caller (a handler or
+    // signalfd of ours would take it away). So look every 2 ms. Callers use
+    // this path only for a process that is about to exit (after SIGKILL, or
+    // once it let go of its pidfile lock); stop waits on that lock instead.
     while (!has_exited()) {
       if (clock::now() >= deadline) return false;
       ::usleep(2000);
