@@ -52,8 +52,9 @@ struct PidfileInfo {
 // Reads the pidfile at `path` without creating, locking or following a
 // symbolic link. A missing file is an answer (no_file); an unreadable one, a
 // symbolic link, or a non-regular file is an error. A locked file that does
-// not (yet) name its holder is looked at again for up to a second, since a
-// daemon writes its pid right after locking.
+// not (yet) name its holder is looked at again, as the kernel reports
+// changes to it, for up to a second, since a daemon writes its pid right
+// after locking.
 Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path);
 
 // The process that holds a pidfile's lock, confirmed: the file names it, the
