@@ -90,8 +90,10 @@ class LockedPidfile {
   };
 
   // Creates or opens `path` (O_NOFOLLOW, O_CLOEXEC, a regular file with a
-  // single link) and locks it without waiting. Already locked by another
-  // process is an answer, not an error. Does not write the pid. With
+  // single link) and locks it without waiting for the lock (a holder that
+  // the file does not name yet is given up to a second to write its pid).
+  // Already locked by another process is an answer, not an error. Does not
+  // write the pid. With
   // `supervisor`, the lock marks its holder as one (PidfileInfo::supervisor).
   static Result<std::variant<LockedPidfile, Taken>> acquire(std::filesystem::path path,
                                                             bool supervisor = false);
