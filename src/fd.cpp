@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -144,8 +147,12 @@ Result<bool> Pidfd::wait_for_exit(std::chrono::milliseconds timeout) const {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;
   if (!fd_) {
-    // No pidfd to sleep on. Callers use this path only for a process that is
-    // about to exit (after SIGKILL); stop waits on the pidfile lock instead.
+    // No pidfd (a kernel before 5.3): nothing else reports another
+    // process's exit as an event, and for our own child waitid blocks
+    // without a timeout, while SIGCHLD belongs to the caller (a handler or
+    // signalfd of ours would take it away). So look every 2 ms. Callers use
+    // this path only for a process that is about to exit (after SIGKILL, or
+    // once it let go of its pidfile lock); stop waits on that lock instead.
     while (!has_exited()) {
       if (clock::now() >= deadline) return false;
       ::usleep(2000);
@@ -166,6 +173,68 @@ Result<bool> Pidfd::wait_for_exit(std::chrono::milliseconds timeout) const {
     }
     if (errno != EINTR)
       return fail(Error::from_errno(errno, "wait for exit of", "pid " + std::to_string(pid_)));
+  }
+}
+
+EntryWatch EntryWatch::open(const std::filesystem::path& path) {
+  const std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+  std::string name = path.filename().string();
+  UniqueFd inotify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  // The events of a file inside the directory, and the directory's own end
+  // (then the name is watched no more: ticks from there on).
+  constexpr uint32_t kMask = IN_CREATE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM |
+                             IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+  if (inotify && ::inotify_add_watch(inotify.get(), dir.c_str(), kMask) < 0) inotify.reset();
+  return EntryWatch(std::move(inotify), std::move(name));
+}
+
+bool EntryWatch::drain() {
+  alignas(struct inotify_event) char buf[4096];
+  bool hit = false;
+  for (;;) {
+    const ssize_t n = sys::retry_eintr([&] { return ::read(inotify_.get(), buf, sizeof buf); });
+    if (n <= 0) return hit;  // EAGAIN: all read
+    for (ssize_t at = 0; at + static_cast<ssize_t>(sizeof(struct inotify_event)) <= n;) {
+      struct inotify_event e;
+      std::memcpy(&e, buf + at, sizeof e);
+      const char* name = buf + at + sizeof e;
+      at += static_cast<ssize_t>(sizeof e + e.len);
+      if ((e.mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) != 0) {
+        // The directory was removed or moved: the name is no longer there
+        // to watch. Look at short intervals from now on.
+        inotify_.reset();
+        return true;
+      }
+      if ((e.mask & IN_Q_OVERFLOW) != 0 || (e.len > 0 && name == name_)) hit = true;
+    }
+  }
+}
+
+Result<EntryWatch::Wake> EntryWatch::wait_until(std::chrono::steady_clock::time_point deadline,
+                                                const Pidfd* process) {
+  using clock = std::chrono::steady_clock;
+  // Without inotify the name's changes, and without a pidfd the process's
+  // exit (it need not be our child), come as no event: then look every
+  // 20 ms, which is as good as it gets there.
+  constexpr std::chrono::milliseconds kTick(20);
+  const bool exit_unseen = process != nullptr && process->fd() < 0;
+  for (;;) {
+    if (exit_unseen && process->has_exited()) return Wake::exited;
+    const auto now = clock::now();
+    if (now >= deadline) return Wake::deadline;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    if (!inotify_ || exit_unseen) left = std::min(left, kTick);
+    // poll skips a negative descriptor.
+    struct pollfd fds[2] = {{inotify_.get(), POLLIN, 0},
+                            {process != nullptr ? process->fd() : -1, POLLIN, 0}};
+    const int n = ::poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 1LL << 30)));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(Error::from_errno(errno, "wait for a change of", name_));
+    }
+    if (fds[1].revents != 0) return Wake::exited;
+    if (fds[0].revents != 0 && drain()) return Wake::changed;
+    if (n == 0 && !inotify_) return Wake::changed;  // a tick: look again
   }
 }
 

@@ -110,15 +110,25 @@ bool names_its_holder(const PidfileInfo& info) {
 }  // namespace
 
 Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path) {
-  // A lock holder that the file does not name is, for a few microseconds, a
-  // daemon that has locked but not yet written its pid, or a `stop` that
-  // removes a stale file under the lock. Look again for up to a second.
   auto info = inspect_once(path);
-  for (int i = 0; i < 100 && info && !names_its_holder(*info); ++i) {
-    ::usleep(10 * 1000);
-    info = inspect_once(path);
+  if (!info || names_its_holder(*info)) return info;
+  // A lock holder that the file does not name is, for a few microseconds, a
+  // daemon that has locked but not yet written its pid, or a `stop` (or a
+  // losing `start`) that has the lock for a moment. Each ends in a change
+  // the kernel reports: the pid written, the file removed or replaced, or
+  // the holder's descriptor closed after writing, which releases its lock.
+  // Watch for those (our own looks only read, which does not wake us), and
+  // look again after each, for up to a second: a lock let go of with F_UNLCK
+  // alone, or a read lock taken by anyone who can read the file, comes with
+  // no event, and is then reported as it is.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  auto watch = EntryWatch::open(path);
+  for (;;) {
+    info = inspect_once(path);  // again, now that changes wake us
+    if (!info || names_its_holder(*info) || std::chrono::steady_clock::now() >= deadline)
+      return info;
+    if (auto woke = watch.wait_until(deadline); !woke) return fail(std::move(woke).error());
   }
-  return info;
 }
 Result<std::optional<LockHolder>> open_lock_holder(const std::filesystem::path& path) {
   // Open the pidfd first, then confirm the lock is still held by that pid

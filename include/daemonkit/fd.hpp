@@ -103,4 +103,44 @@ class Pidfd {
   pid_t pid_ = 0;
 };
 
+// Wakes a wait for a file that others replace (see replace_file), write or
+// remove. It watches a name in a directory (inotify on the directory), so
+// the file need not exist yet and a file renamed over the name is seen.
+// What wakes it, for that name only: a file created, written (modified, or
+// closed after writing), renamed to or away from it, removed, or changed in
+// its attributes or links. Opening, reading and closing a file that was only
+// read do not, so the waiter may look at the file between waits.
+//
+// As with a condition variable, a wake means "look again", not what changed.
+// Changes made before open() are not reported: look at the file after
+// open(), then wait. Where inotify cannot be used (its limits reached, a
+// directory that cannot be read), the wait wakes every few milliseconds
+// instead, which precise() tells.
+class EntryWatch {
+ public:
+  // Starts watching the name `path` ends in, in its directory. Never fails.
+  static EntryWatch open(const std::filesystem::path& path);
+
+  enum class Wake {
+    changed,   // the entry may have changed: look again
+    exited,    // the process given to wait_until has exited
+    deadline,  // the deadline passed
+  };
+  // Waits until the entry may have changed, `process` (when given) has
+  // exited, or `deadline` passes. Errors are poll's.
+  Result<Wake> wait_until(std::chrono::steady_clock::time_point deadline,
+                          const Pidfd* process = nullptr);
+  // Whether changes are reported by the kernel (else wait_until wakes at
+  // short intervals).
+  [[nodiscard]] bool precise() const noexcept { return inotify_.valid(); }
+
+ private:
+  EntryWatch(UniqueFd inotify, std::string name)
+      : inotify_(std::move(inotify)), name_(std::move(name)) {}
+  // Reads what the kernel queued; true when it concerns the name.
+  bool drain();
+  UniqueFd inotify_;
+  std::string name_;
+};
+
 }  // namespace daemonkit

@@ -52,8 +52,9 @@ struct PidfileInfo {
 // Reads the pidfile at `path` without creating, locking or following a
 // symbolic link. A missing file is an answer (no_file); an unreadable one, a
 // symbolic link, or a non-regular file is an error. A locked file that does
-// not (yet) name its holder is looked at again for up to a second, since a
-// daemon writes its pid right after locking.
+// not (yet) name its holder is looked at again, as the kernel reports
+// changes to it, for up to a second, since a daemon writes its pid right
+// after locking.
 Result<PidfileInfo> inspect_pidfile(const std::filesystem::path& path);
 
 // The process that holds a pidfile's lock, confirmed: the file names it, the
@@ -89,8 +90,10 @@ class LockedPidfile {
   };
 
   // Creates or opens `path` (O_NOFOLLOW, O_CLOEXEC, a regular file with a
-  // single link) and locks it without waiting. Already locked by another
-  // process is an answer, not an error. Does not write the pid. With
+  // single link) and locks it without waiting for the lock (a holder that
+  // the file does not name yet is given up to a second to write its pid).
+  // Already locked by another process is an answer, not an error. Does not
+  // write the pid. With
   // `supervisor`, the lock marks its holder as one (PidfileInfo::supervisor).
   static Result<std::variant<LockedPidfile, Taken>> acquire(std::filesystem::path path,
                                                             bool supervisor = false);

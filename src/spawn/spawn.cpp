@@ -1,5 +1,6 @@
 // src/spawn/spawn.cpp: the parent's side of spawn(), and find_program().
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -393,8 +394,69 @@ Result<void> become_child_subreaper() {
   return {};
 }
 
+namespace {
+
+// What to wait on while group `pgid` dies: a pidfd per member whose end
+// brings the group closer to gone. A live member's own; a member that is
+// our zombie already, its own too (readable once all its threads are gone,
+// which is when it can be reaped); a zombie of a parent in the group, that
+// parent's (its exit hands the zombie to us, the subreaper). Sets `blind`
+// when some member's end comes with no event: no pidfds, a /proc that hides
+// processes, or a zombie whose parent lives outside the group (its reaping
+// wakes nobody but that parent).
+std::vector<Pidfd> group_exits(pid_t pgid, bool& blind) {
+  std::vector<Pidfd> exits;
+  auto watch = [&](pid_t pid, auto&& still_it) {
+    auto handle = Pidfd::open(pid);
+    if (!handle) return;                    // gone meanwhile: the next look tells
+    if (handle->fd() < 0 || !still_it()) {  // no pidfds; or a reused pid
+      blind = true;
+      return;
+    }
+    exits.push_back(std::move(*handle));
+  };
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    char* end = nullptr;
+    const long n = std::strtol(name.c_str(), &end, 10);
+    if (n <= 1 || *end != '\0') continue;
+    const auto pid = static_cast<pid_t>(n);
+    auto st = read_proc_stat(pid);
+    if (!st || st->pgrp != pgid) continue;
+    const bool dead = st->state == 'Z' || st->state == 'X';
+    if (!dead || st->ppid == ::getpid()) {
+      // Opened first, then confirmed: a pid reused meanwhile is not waited on.
+      watch(pid, [&] {
+        auto now = read_proc_stat(pid);
+        return now && now->pgrp == pgid;
+      });
+      continue;
+    }
+    auto parent = read_proc_stat(st->ppid);
+    if (!parent || parent->pgrp != pgid) {
+      blind = true;
+      continue;
+    }
+    watch(st->ppid, [&] {
+      auto now = read_proc_stat(pid);
+      return now && now->ppid == st->ppid;
+    });
+  }
+  if (exits.empty()) blind = true;  // none seen, yet the group was there
+  return exits;
+}
+
+}  // namespace
+
 bool wait_for_group_gone(pid_t pgid, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + timeout;
+  // Pidfds of what will end (see group_exits): each one readable is a
+  // member gone, or a zombie handed to us; none left to wait on, look again.
+  std::vector<Pidfd> exits;
+  bool blind = false;
+  bool scan = true;
   for (;;) {
     for (;;) {  // reap what of the group has exited and is ours
       siginfo_t info;
@@ -405,12 +467,31 @@ bool wait_for_group_gone(pid_t pgid, std::chrono::milliseconds timeout) {
     }
     // Zombies still count as members: ESRCH means nothing is left at all.
     if (::kill(-pgid, 0) < 0 && errno == ESRCH) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    // Members die within moments of SIGKILL; orphans reach us as they do.
-    struct timespec ts {
-      0, 2L * 1000 * 1000
-    };
-    ::nanosleep(&ts, nullptr);
+    const auto now = clock::now();
+    if (now >= deadline) return false;
+    if (exits.empty() && scan) {
+      blind = false;
+      exits = group_exits(pgid, blind);
+      scan = !exits.empty();  // else nothing to wait on: ticks from now on
+    }
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    // Some member's end comes with no event: look every 2 ms as well
+    // (members die within moments of SIGKILL).
+    if (blind) left = std::min(left, std::chrono::milliseconds(2));
+    std::vector<struct pollfd> fds;
+    for (const auto& e : exits) fds.push_back({e.fd(), POLLIN, 0});
+    const int n = ::poll(fds.data(), fds.size(),
+                         static_cast<int>(std::min<long long>(left.count(), 1LL << 30)));
+    if (n < 0 && errno != EINTR) blind = true;  // cannot wait: ticks
+    if (n <= 0) continue;                       // a tick, the deadline or EINTR: look again
+    // A pidfd stays readable: wait on the others only.
+    size_t kept = 0;
+    for (size_t i = 0; i < exits.size(); ++i)
+      if (fds[i].revents == 0) {
+        if (i != kept) exits[kept] = std::move(exits[i]);
+        ++kept;
+      }
+    exits.erase(exits.begin() + static_cast<std::ptrdiff_t>(kept), exits.end());
   }
 }
 

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -278,11 +280,61 @@ bool same_file(const char* path, const struct stat& st) noexcept {
   return ::lstat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino;
 }
 
-void sleep_briefly() noexcept {
-  struct timespec ts {
-    0, 10L * 1000 * 1000
-  };
-  ::nanosleep(&ts, nullptr);
+long long monotonic_ms() noexcept {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / (1000 * 1000);
+}
+
+// The pidfile `fd` (opened at `path`, inode `st`) is locked by `holder`
+// while it names `recorded`, someone else. Waits until that changes
+// (returns true) or `give_up_at` (monotonic_ms) passes (false).
+//
+// Each way out is a change the kernel reports on the inode: the holder
+// writes its pid (IN_MODIFY), the file is removed or replaced (IN_ATTRIB:
+// its link count), or the holder closes its descriptor after writing,
+// which releases its lock (IN_CLOSE_WRITE). Our own descriptor stays open
+// meanwhile and we only read, so nothing of ours wakes us (the close of our
+// O_RDWR descriptor would: contending starts would wake each other in
+// turn). A lock let go of with F_UNLCK alone comes with no event, and
+// F_SETLKW, which would wait for it, has no timeout: the deadline bounds
+// that. Without inotify (its limits reached) we look every 10 ms.
+bool await_change_of_holder(const char* path, int fd, const struct stat& st, pid_t holder,
+                            pid_t recorded, long long give_up_at) noexcept {
+  int watch = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  constexpr uint32_t kMask =
+      IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_DONT_FOLLOW;
+  if (watch >= 0 && ::inotify_add_watch(watch, path, kMask) < 0) {
+    ::close(watch);
+    watch = -1;
+  }
+  bool changed = false;
+  for (;;) {
+    // Looked at after the watch was set up: a change before it is not missed.
+    if (!same_file(path, st) || lock_holder(fd) != holder || read_pidfile_pid(fd) != recorded) {
+      changed = true;
+      break;
+    }
+    const long long left = give_up_at - monotonic_ms();
+    if (left <= 0) break;
+    if (watch < 0) {
+      struct timespec ts {
+        0, 10L * 1000 * 1000
+      };
+      ::nanosleep(&ts, nullptr);
+      continue;
+    }
+    struct pollfd p {
+      watch, POLLIN, 0
+    };
+    if (::poll(&p, 1, static_cast<int>(left < (1 << 30) ? left : (1 << 30))) > 0) {
+      alignas(struct inotify_event) char events[1024];
+      while (::read(watch, events, sizeof events) > 0) {
+      }
+    }
+  }
+  if (watch >= 0) ::close(watch);
+  return changed;
 }
 
 // Closes `fd` and, if this call created the file, unlinks it again, so a
@@ -309,8 +361,9 @@ PidfileLock acquire_pidfile(const char* path, off_t length) noexcept {
   // file nobody can find. Checking that the path still names the locked inode
   // closes that gap. A holder that the file does not name yet is either a
   // daemon between locking and writing its pid, or a `stop` removing a stale
-  // file: both last microseconds, so look again a little later (bounded).
-  int patience = 100;  // 10 ms naps: one second
+  // file: both last microseconds, so wait for what ends them (for up to a
+  // second: see await_change_of_holder), then look again.
+  long long give_up_at = -1;
   for (int attempt = 0; attempt < 1000; ++attempt) {
     PidfileLock r;
     bool created = false;
@@ -369,12 +422,16 @@ PidfileLock acquire_pidfile(const char* path, off_t length) noexcept {
         pid_t holder = lock_holder(fd);
         bool current = same_file(path, st);
         pid_t recorded = read_pidfile_pid(fd);
+        if (holder > 0 && holder != recorded && current) {
+          if (give_up_at < 0) give_up_at = monotonic_ms() + 1000;
+          const bool changed = await_change_of_holder(path, fd, st, holder, recorded, give_up_at);
+          ::close(fd);
+          if (changed) continue;
+          r.holder = holder;
+          return r;
+        }
         ::close(fd);
         if (holder == 0 || !current) continue;  // released, or the holder is leaving
-        if (holder > 0 && holder != recorded && patience-- > 0) {
-          sleep_briefly();
-          continue;
-        }
         r.holder = holder < 0 ? -1 : holder;
         return r;
       }

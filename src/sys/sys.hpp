@@ -95,9 +95,11 @@ const char* refused_symlink(const char* path) noexcept;
 // O_NOFOLLOW|O_CLOEXEC on a descriptor >= 3, requires a regular file with one
 // link, takes a POSIX write lock without waiting, and makes sure `path` still
 // names the locked inode (a daemon exiting may unlink it under us: then it
-// starts over). A file it created is removed again if locking fails. Takes
-// an flock(2) lock as well, for tools that test with flock. The lock covers
-// `length` bytes from 0 (0: the whole file); see kSupervisorLockLength.
+// starts over). A file it created is removed again if locking fails. A
+// holder that the file does not name (yet) is waited for, up to a second,
+// until it writes its pid or lets go. Takes an flock(2) lock as well, for
+// tools that test with flock. The lock covers `length` bytes from 0 (0: the
+// whole file); see kSupervisorLockLength.
 PidfileLock acquire_pidfile(const char* path, off_t length = 0) noexcept;
 
 // The length of a supervisor's pidfile lock. The kernel reports a holder's

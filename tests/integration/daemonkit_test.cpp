@@ -286,6 +286,42 @@ TEST_F(Daemonkit, SecondStartDoesNotReportADaemonThatDiedBeforeReady) {
   EXPECT_TRUE(processes_mentioning(dir.path().string()).empty());
 }
 
+// A second start waits for the first daemon's record to say it is up (it
+// wakes as the record is replaced). When the record is deleted from outside
+// meanwhile, the daemon's lock is all there is to go by: the second start
+// says it runs, a second later, rather than wait out --ready-timeout.
+TEST_F(Daemonkit, SecondStartGoesByTheLockWhenTheFirstDaemonsRecordIsDeleted) {
+  const std::vector<std::string> args = {"start",
+                                         "--pidfile",
+                                         pidfile,
+                                         "--notify",
+                                         "--ready-timeout",
+                                         "60",
+                                         "--",
+                                         payload_path("notifier"),
+                                         "hang"};
+  CommandResult first;
+  std::thread starter([&] { first = dk(args); });
+  // Recorded twice while starting: when the lock is taken, then with the
+  // payload's pid. Deleted after the second time, it stays deleted.
+  const std::string record = pidfile + ".state";
+  ASSERT_TRUE(eventually([&] { return read_file(record).find("\npayload=") != std::string::npos; }))
+      << read_file(record);
+  const pid_t supervisor = lock_holder(pidfile);
+  ASSERT_GT(supervisor, 1);
+  guards.emplace_back(supervisor);
+  for (pid_t p : children_of(supervisor)) guards.emplace_back(p);
+  std::filesystem::remove(record);
+  auto second = dk(args);
+  EXPECT_EQ(second.exit_code, 0) << second.describe();
+  EXPECT_NE(second.out.find("already running (pid " + std::to_string(supervisor) + ")"),
+            std::string::npos)
+      << second.describe();
+  EXPECT_EQ(dk({"stop", "--pidfile", pidfile}).exit_code, 0);
+  starter.join();
+  EXPECT_EQ(first.exit_code, 1) << first.describe();
+}
+
 TEST_F(Daemonkit, StartOfARunningDaemonSucceedsAndStartsNothing) {
   auto s = start({}, sleeper());
   ASSERT_GT(s.payload, 1);

@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <thread>
+#include <variant>
 
 #include "support.hpp"
 
@@ -91,4 +94,75 @@ TEST(PidfileInfo, OnlyAWriteLockOfTheSupervisorsLengthMarksASupervisor) {
       ::waitpid(child, nullptr, 0);
     }
   }
+}
+
+// A daemon writes its pid a moment after it took the lock: a look in that
+// moment waits for the write (the kernel reports it) and names the holder.
+TEST(PidfileInfo, AHolderThatWritesItsPidAMomentLaterIsNamed) {
+  dktest::TempDir dir;
+  const std::string path = dir / "x.pid";
+  dktest::write_file(path, "");
+  int locked[2], go[2];
+  ASSERT_EQ(::pipe(locked), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(locked[0]);
+    ::close(go[1]);
+    int fd = ::open(path.c_str(), O_RDWR);
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fd < 0 || ::fcntl(fd, F_SETLK, &fl) < 0) _exit(1);
+    (void)!::write(locked[1], "x", 1);
+    char c;
+    (void)!::read(go[0], &c, 1);  // written when the parent looks
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    (void)!::pwrite(fd, pid.data(), pid.size(), 0);
+    (void)!::read(go[0], &c, 1);  // EOF: the parent is done
+    _exit(0);
+  }
+  ::close(locked[1]);
+  ::close(go[0]);
+  char c;
+  ASSERT_EQ(::read(locked[0], &c, 1), 1);
+  // Named only after the look began (or, on a slow machine, before: the
+  // answer is the same).
+  std::thread writer([&] { (void)!::write(go[1], "x", 1); });
+  auto info = daemonkit::inspect_pidfile(path);
+  writer.join();
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->lock, daemonkit::PidfileInfo::Lock::locked);
+  EXPECT_EQ(info->holder, child);
+  EXPECT_EQ(info->recorded, std::optional<pid_t>(child));
+  // A start in that moment finds it taken by that pid.
+  auto taken = daemonkit::LockedPidfile::acquire(path);
+  ASSERT_TRUE(taken);
+  ASSERT_TRUE(std::holds_alternative<daemonkit::LockedPidfile::Taken>(*taken));
+  EXPECT_EQ(std::get<daemonkit::LockedPidfile::Taken>(*taken).holder, child);
+  ::close(go[1]);
+  ::close(locked[0]);
+  ::waitpid(child, nullptr, 0);
+}
+
+// A lock holder that the file never names (anyone who can read a pidfile
+// can take a read lock) is reported as it is, after a bounded wait.
+TEST(PidfileInfo, AHolderTheFileNeverNamesIsReportedAsItIs) {
+  dktest::TempDir dir;
+  const std::string path = dir / "x.pid";
+  dktest::write_file(path, std::to_string(::getpid()) + "\n");
+  int hold[2];
+  ASSERT_EQ(::pipe(hold), 0);
+  const pid_t child = lock_in_child(path, F_RDLCK, 0, hold);
+  ASSERT_GT(child, 0);
+  ASSERT_TRUE(dktest::eventually([&] { return dktest::lock_holder(path) == child; }));
+  auto info = daemonkit::inspect_pidfile(path);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->lock, daemonkit::PidfileInfo::Lock::locked);
+  EXPECT_EQ(info->holder, child);
+  EXPECT_EQ(info->recorded, std::optional<pid_t>(::getpid()));
+  ::close(hold[1]);
+  ::close(hold[0]);
+  ::waitpid(child, nullptr, 0);
 }

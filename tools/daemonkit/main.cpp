@@ -138,26 +138,32 @@ enum class Holder { ready, ended, still_starting };
 // it holds the lock.
 Holder await_holder(const std::filesystem::path& pidfile, const daemonkit::DaemonStatus& st,
                     std::chrono::steady_clock::time_point deadline) {
+  using clock = std::chrono::steady_clock;
   if (!st.supervisor && !st.older_supervisor) return Holder::ready;
   auto handle = daemonkit::Pidfd::open(st.pid);
   if (!handle) return Holder::ended;
+  // The supervisor replaces its record (renamed into place) at each change
+  // of phase, and its pidfd reports its end: wait for either, then look
+  // again. Watched before the first look, so no change falls in between.
+  auto watch = daemonkit::EntryWatch::open(dkcli::state_path(pidfile));
   // A supervisor records itself right after it took the lock; a record
   // still missing after a second was deleted from outside: the daemon's
   // lock is then all there is to go by.
-  const auto no_record_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  const auto no_record_until = clock::now() + std::chrono::seconds(1);
   for (;;) {
     auto record = dkcli::read_record(pidfile);
     if (record && record->supervisor == st.pid && record->phase != DaemonRecord::Phase::starting)
       return Holder::ready;
     // (A supervisor of an older daemonkit writes its record only once up.)
-    if ((!record || record->supervisor != st.pid) && !st.older_supervisor &&
-        std::chrono::steady_clock::now() >= no_record_until)
-      return Holder::ready;
-    if (std::chrono::steady_clock::now() >= deadline) return Holder::still_starting;
-    // Wakes at once when the holder ends; looks at the record again every
-    // 20 ms meanwhile (a rare wait: two starts at once).
-    auto ended = handle->wait_for_exit(std::chrono::milliseconds(20));
-    if (ended && *ended) return Holder::ended;
+    const bool unrecorded = (!record || record->supervisor != st.pid) && !st.older_supervisor;
+    const auto now = clock::now();
+    if (unrecorded && now >= no_record_until) return Holder::ready;
+    if (now >= deadline) return Holder::still_starting;
+    auto woke =
+        watch.wait_until(unrecorded ? std::min(deadline, no_record_until) : deadline, &*handle);
+    if (woke && *woke == daemonkit::EntryWatch::Wake::exited) return Holder::ended;
+    // Else a change or a deadline (or a failed poll: only ENOMEM, passing):
+    // look again.
   }
 }
 
