@@ -20,6 +20,7 @@ void say(const char* text) {
 
 [[noreturn]] void terminate_plainly() noexcept {
   say("terminate called");
+#if __cpp_exceptions
   if (auto e = std::current_exception()) {
     try {
       std::rethrow_exception(e);
@@ -30,6 +31,7 @@ void say(const char* text) {
       say(" after an uncaught exception");
     }
   }
+#endif
   say("\n");
   std::abort();
 }
