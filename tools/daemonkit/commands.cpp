@@ -99,8 +99,7 @@ daemonkit::StatusReport status_report(const std::filesystem::path& pidfile) {
   r.command.clear();
   // The record is believed only as far as the processes it names match:
   // the supervisor must be the lock holder, the payload its child.
-  auto record = dkcli::read_record(pidfile);
-  if (record && running && record->supervisor != r.pid) record.reset();
+  auto record = running ? dkcli::read_record_of(pidfile, r.pid) : dkcli::read_record(pidfile);
   pid_t payload = 0;
   if (running && record && record->payload > 0)
     for (pid_t c : daemonkit::child_processes(r.pid))

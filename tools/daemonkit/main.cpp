@@ -151,11 +151,10 @@ Holder await_holder(const std::filesystem::path& pidfile, const daemonkit::Daemo
   // lock is then all there is to go by.
   const auto no_record_until = clock::now() + std::chrono::seconds(1);
   for (;;) {
-    auto record = dkcli::read_record(pidfile);
-    if (record && record->supervisor == st.pid && record->phase != DaemonRecord::Phase::starting)
-      return Holder::ready;
+    auto record = dkcli::read_record_of(pidfile, st.pid);
+    if (record && record->phase != DaemonRecord::Phase::starting) return Holder::ready;
     // (A supervisor of an older daemonkit writes its record only once up.)
-    const bool unrecorded = (!record || record->supervisor != st.pid) && !st.older_supervisor;
+    const bool unrecorded = !record && !st.older_supervisor;
     const auto now = clock::now();
     if (unrecorded && now >= no_record_until) return Holder::ready;
     if (now >= deadline) return Holder::still_starting;
@@ -176,8 +175,7 @@ int start(const Options& o) {
   if (!config) return report(config.error(), "start", Command::start);
   auto supervisor = dkcli::find_supervisor_program();
   if (!supervisor) return report(supervisor.error(), "start", Command::start);
-  const auto deadline =
-      std::chrono::steady_clock::now() + config->start_wait();
+  const auto deadline = std::chrono::steady_clock::now() + config->start_wait();
   // Another daemon holds the pidfile: success once it is up; a try of our
   // own once it ends before that (nullopt).
   auto outcome = [&](const daemonkit::DaemonStatus& holder_status) -> std::optional<int> {

@@ -135,6 +135,12 @@ std::optional<DaemonRecord> read_record(const std::filesystem::path& pidfile) {
   return decode_record(daemonkit::read_head(state_path(pidfile), kMaxRecordBytes));
 }
 
+std::optional<DaemonRecord> read_record_of(const std::filesystem::path& pidfile, pid_t holder) {
+  auto record = read_record(pidfile);
+  if (record && record->supervisor != holder) record.reset();
+  return record;
+}
+
 void remove_record(const std::filesystem::path& pidfile) {
   ::unlink(state_path(pidfile).c_str());
 }

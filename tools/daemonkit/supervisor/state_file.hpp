@@ -71,6 +71,10 @@ daemonkit::Result<void> write_record(const std::filesystem::path& pidfile,
                                      const DaemonRecord& record);
 // The record beside `pidfile`; nullopt when there is none or it is unreadable.
 std::optional<DaemonRecord> read_record(const std::filesystem::path& pidfile);
+// The record of the supervisor `holder`, which holds the pidfile's lock:
+// believed only when that is the supervisor it names (nullopt otherwise:
+// missing, or left by another, older one).
+std::optional<DaemonRecord> read_record_of(const std::filesystem::path& pidfile, pid_t holder);
 // Removes it (a missing one is fine).
 void remove_record(const std::filesystem::path& pidfile);
 
