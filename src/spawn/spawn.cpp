@@ -479,6 +479,7 @@ bool wait_for_group_gone(pid_t pgid, std::chrono::milliseconds timeout) {
     // (members die within moments of SIGKILL).
     if (blind) left = std::min(left, std::chrono::milliseconds(2));
     std::vector<struct pollfd> fds;
+    fds.reserve(exits.size());
     for (const auto& e : exits) fds.push_back({e.fd(), POLLIN, 0});
     const int n = ::poll(fds.data(), fds.size(),
                          static_cast<int>(std::min<long long>(left.count(), 1LL << 30)));

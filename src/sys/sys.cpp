@@ -283,7 +283,7 @@ bool same_file(const char* path, const struct stat& st) noexcept {
 long long monotonic_ms() noexcept {
   struct timespec ts {};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / (1000 * 1000);
+  return static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000L;
 }
 
 // The pidfile `fd` (opened at `path`, inode `st`) is locked by `holder`

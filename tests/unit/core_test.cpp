@@ -71,7 +71,7 @@ class CoreTest : public ::testing::Test {
 
   // Starts the first payload as pid 42 at t0.
   Actions start(Core& core) {
-    Actions a = core.start(t0);
+    Actions a = core.start();
     EXPECT_EQ(a.size(), 1u);
     EXPECT_TRUE(std::holds_alternative<action::Spawn>(a.at(0)));
     return core.on(event::Spawned{42}, t0);
@@ -122,11 +122,23 @@ TEST_F(CoreTest, NoReadyInTimeKillsEverythingThenFailsTheStartOnceItIsGone) {
   ASSERT_EQ(a.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<action::KillAll>(a[0]));
   EXPECT_EQ(core.state(), State::stopping);
-  EXPECT_FALSE(core.deadline());
+  EXPECT_EQ(core.deadline(), t0 + 7s) << "a killed payload is waited for, not forever";
 
   a = core.on(event::PayloadExited{killed(SIGKILL)}, t0 + 2s);
   auto failed = only<action::FailStart>(a);
   EXPECT_EQ(failed.error.message(),
+            "start 'payload': not ready within 2 s (no READY=1); it was killed");
+  EXPECT_EQ(core.state(), State::done);
+}
+
+TEST_F(CoreTest, AKilledPayloadThatDoesNotGoStillFailsTheStart) {
+  config.notify = true;
+  config.ready_timeout = 2s;
+  Core core(config);
+  start(core);
+  core.on(event::Deadline{}, t0 + 2s);
+  Actions a = core.on(event::Deadline{}, t0 + 7s);
+  EXPECT_EQ(only<action::FailStart>(a).error.message(),
             "start 'payload': not ready within 2 s (no READY=1); it was killed");
   EXPECT_EQ(core.state(), State::done);
 }
@@ -247,7 +259,8 @@ TEST_F(CoreTest, StopSignalsTheGroupThenKillsAtTheTimeout) {
   EXPECT_TRUE(sig.and_continue);
   EXPECT_EQ(core.state(), State::stopping);
   EXPECT_EQ(core.deadline(), t0 + 3s);
-  // A second stop only asks to be told.
+  // A second stop only asks to be told (once, however often it asks).
+  EXPECT_TRUE(core.on(event::StopRequested{0, 2s, 778}, t0 + 2s).empty());
   EXPECT_TRUE(core.on(event::StopRequested{0, 2s, 778}, t0 + 2s).empty());
 
   a = core.on(event::Deadline{}, t0 + 3s);
@@ -262,6 +275,7 @@ TEST_F(CoreTest, StopSignalsTheGroupThenKillsAtTheTimeout) {
   EXPECT_EQ(replies[0].text, "note: " + line);
   EXPECT_EQ(all<action::KillAll>(a).size(), 1u);
   EXPECT_FALSE(core.deadline());
+  EXPECT_TRUE(core.on(event::Deadline{}, t0 + 1h).empty()) << "killed once";
 
   auto f = only<action::Finish>(core.on(event::PayloadExited{killed(SIGKILL)}, t0 + 3s));
   EXPECT_TRUE(f.clean);

@@ -236,18 +236,18 @@ std::optional<int> start_once(const dkcli::SupervisorConfig& config,
 }
 
 int run(const Options& o) {
-  auto config = resolve(o, true);
-  if (!config) return report(config.error(), "run", Command::run);
-  auto supervisor = dkcli::find_supervisor_program();
-  if (!supervisor) return report(supervisor.error(), "run", Command::run);
-  // Every signal waits, from before the pidfile is ours until the
-  // supervisor has its handlers: a SIGTERM meanwhile is then a clean stop,
-  // never a pidfile left behind. (The mask and what is pending survive
-  // the exec.)
+  // Every signal waits, from the start until the supervisor has its
+  // handlers: a SIGTERM meanwhile is then a clean stop, never a pidfile
+  // left behind, and as pid 1 (where a signal without a handler is
+  // dropped) never lost. (The mask and what is pending survive the exec.)
   sigset_t all;
   ::sigfillset(&all);
   if (::sigprocmask(SIG_BLOCK, &all, nullptr) < 0)
     return report(Error::from_errno(errno, "sigprocmask", ""), "run", Command::run);
+  auto config = resolve(o, true);
+  if (!config) return report(config.error(), "run", Command::run);
+  auto supervisor = dkcli::find_supervisor_program();
+  if (!supervisor) return report(supervisor.error(), "run", Command::run);
   std::optional<daemonkit::LockedPidfile> pidfile;
   if (!config->pidfile.empty()) {
     auto locked = daemonkit::lock_pidfile_for_run(config->pidfile, true);
@@ -292,9 +292,12 @@ int main(int argc, char** argv) {
     case Command::stop:
       return print(dkcli::stop(o, false));
     case Command::restart: {
-      // Check the new command line before stopping the old daemon.
+      // Check the new command line, and that it can start, before stopping
+      // the old daemon.
       auto config = resolve(o, false);
       if (!config) return report(config.error(), "restart", Command::restart);
+      if (auto s = dkcli::find_supervisor_program(); !s)
+        return report(s.error(), "restart", Command::restart);
       int rc = print(dkcli::stop(o, true));
       return rc != 0 ? rc : start(o);
     }

@@ -9,6 +9,11 @@ namespace {
 using daemonkit::Error;
 using std::chrono::milliseconds;
 
+// The format's version: the command and the supervisor program it executes
+// come from one build, but a package upgrade can replace one while the
+// other runs (an old `daemonkit restart` executing a new supervisor).
+constexpr std::string_view kFormat = "1";
+
 std::string ms(milliseconds d) {
   return std::to_string(d.count());
 }
@@ -18,6 +23,7 @@ std::string ms(milliseconds d) {
 std::string encode_config(const SupervisorConfig& c) {
   std::string out;
   auto put = [&](std::string_view key, std::string_view value) { fields::put(out, key, value); };
+  put("daemonkit_config", kFormat);
   auto flag = [&](std::string_view key, bool on) {
     if (on) put(key, "1");
   };
@@ -61,12 +67,15 @@ std::string encode_config(const SupervisorConfig& c) {
   for (int s : c.no_respawn_on) put("no_respawn_on", std::to_string(s));
   put("stop_signal", std::to_string(c.stop_signal));
   put("stop_timeout_ms", ms(c.stop_timeout));
+  put("end", "");  // what was cut short lacks it
   return out;
 }
 
 daemonkit::Result<SupervisorConfig> decode_config(std::string_view text) {
   SupervisorConfig c;
   std::string bad;  // the first line not understood
+  std::string format;
+  bool ended = false;
   auto fail_on = [&](std::string_view key, const std::string& value) {
     if (bad.empty()) bad = std::string(key) + "=" + value;
   };
@@ -80,7 +89,12 @@ daemonkit::Result<SupervisorConfig> decode_config(std::string_view text) {
     to = milliseconds(n);
   };
   fields::for_each(text, [&](std::string_view key, const std::string& value) {
-    if (key == "pidfile") {
+    if (ended) return fail_on(key, value);  // nothing follows the end
+    if (key == "daemonkit_config") {
+      format = value;
+    } else if (key == "end") {
+      ended = true;
+    } else if (key == "pidfile") {
       c.pidfile = value;
     } else if (key == "foreground") {
       c.foreground = true;
@@ -143,10 +157,10 @@ daemonkit::Result<SupervisorConfig> decode_config(std::string_view text) {
     } else if (key == "stderr_to_stdout") {
       c.stderr_to_stdout = true;
     } else if (key == "rotate_size") {
-      if (!c.rotation) c.rotation.emplace();
+      if (!c.rotation) c.rotation = daemonkit::OutputFile::Rotation{};
       if (!fields::number(value, c.rotation->max_size)) fail_on(key, value);
     } else if (key == "rotate_keep") {
-      if (!c.rotation) c.rotation.emplace();
+      if (!c.rotation) c.rotation = daemonkit::OutputFile::Rotation{};
       if (!fields::number(value, c.rotation->keep)) fail_on(key, value);
     } else if (key == "syslog") {
       c.syslog_tag = value;
@@ -176,9 +190,15 @@ daemonkit::Result<SupervisorConfig> decode_config(std::string_view text) {
       fail_on(key, value);
     }
   });
-  if (bad.empty() && (c.argv.empty() || c.program.empty())) bad = "no program";
-  if (!bad.empty())
-    return daemonkit::fail(Error::because("read the supervisor's configuration", "", bad));
+  auto refuse = [](const std::string& why) {
+    return daemonkit::fail(Error::because("read the supervisor's configuration", "", why));
+  };
+  if (format != kFormat)
+    return refuse("it is in format '" + format + "', not " + std::string(kFormat) +
+                  ": the command and the supervisor program are of different daemonkit versions");
+  if (!ended) return refuse("it was cut short");
+  if (!bad.empty()) return refuse("cannot use '" + bad + "'");
+  if (c.argv.empty() || c.program.empty()) return refuse("it names no program");
   return c;
 }
 

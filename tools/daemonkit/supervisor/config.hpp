@@ -77,7 +77,8 @@ struct SupervisorConfig {
   // for a concurrent start's daemon, and detach() uses it as a backstop
   // that never cuts the supervisor's own clean-up short.
   [[nodiscard]] std::chrono::milliseconds start_wait() const {
-    return ready_timeout + stop_timeout + std::chrono::seconds(10);
+    const auto window = notify ? ready_timeout : ready_after.value_or(std::chrono::milliseconds(0));
+    return window + stop_timeout + std::chrono::seconds(10);
   }
 
   // The name messages give the payload.

@@ -2,6 +2,8 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include "daemonkit/control.hpp"
 #include "daemonkit/parse.hpp"
 #include "daemonkit/spawn.hpp"
@@ -14,13 +16,12 @@ using std::chrono::milliseconds;
 namespace {
 
 constexpr milliseconds kAbortGrace{5000};  // the watchdog's SIGABRT, then SIGKILL
-
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
+// A payload killed for missing its readiness window that is still not gone
+// after this (stuck in the kernel) no longer holds up the failed start.
+constexpr milliseconds kKilledGrace{5000};
+// Requesters waiting for an answer: each gives up at its own timeout, so
+// older ones beyond this many are forgotten rather than kept forever.
+constexpr size_t kMaxWaiting = 64;
 
 }  // namespace
 
@@ -44,7 +45,7 @@ std::string_view state_name(State s) {
   return "?";
 }
 
-Actions Core::start(Clock::time_point) {
+Actions Core::start() {
   if (state_ != State::idle) return {};
   return {action::Spawn{}};
 }
@@ -65,6 +66,13 @@ Actions Core::on(const Event& e, Clock::time_point now) {
              },
              e);
   return out;
+}
+
+daemonkit::Error Core::ready_timeout_error() const {
+  return daemonkit::Error::because("start", config_.name(),
+                                   "not ready within " +
+                                       daemonkit::format_seconds(config_.ready_timeout) +
+                                       " s (no READY=1); it was killed");
 }
 
 action::Save Core::save(DaemonRecord::Phase phase) const {
@@ -142,10 +150,7 @@ void Core::on_exit(const event::PayloadExited& e, Clock::time_point now, Actions
   if (state_ == State::stopping) {
     if (ready_timed_out_) {
       state_ = State::done;
-      out.push_back(action::FailStart{daemonkit::Error::because(
-          "start", config_.name(),
-          "not ready within " + daemonkit::format_seconds(config_.ready_timeout) +
-              " s (no READY=1); it was killed")});
+      out.push_back(action::FailStart{ready_timeout_error()});
       return;
     }
     finish(daemonkit::exit_code_of(ws), true, "", false, out);
@@ -224,7 +229,11 @@ void Core::on_notified(const event::Notified& e, Clock::time_point now, Actions&
 }
 
 void Core::on_stop(const event::StopRequested& e, Clock::time_point now, Actions& out) {
-  if (e.requester > 0) stop_requesters_.push_back(e.requester);
+  if (e.requester > 0 && std::find(stop_requesters_.begin(), stop_requesters_.end(), e.requester) ==
+                             stop_requesters_.end()) {
+    if (stop_requesters_.size() == kMaxWaiting) stop_requesters_.erase(stop_requesters_.begin());
+    stop_requesters_.push_back(e.requester);
+  }
   if (state_ == State::stopping || state_ == State::idle) return;
   const int signo = e.signal == 0 ? config_.stop_signal : e.signal;
   if (state_ == State::backoff) {  // between two runs: as if the payload got it
@@ -241,6 +250,7 @@ void Core::on_stop(const event::StopRequested& e, Clock::time_point now, Actions
 }
 
 void Core::on_reload(const event::ReloadRequested& e, Actions& out) {
+  if (reloads_.size() == kMaxWaiting) reloads_.erase(reloads_.begin());
   reloads_.push_back(Reload{e.requester, e.id});
   if (!has_payload()) {
     answer_reloads("failed: " + config_.name() + " is not running (waiting to respawn)", out);
@@ -276,6 +286,8 @@ void Core::on_deadline(Clock::time_point now, Actions& out) {
       if (config_.notify) {  // READY=1 never came: kill it, fail once it is gone
         state_ = State::stopping;
         ready_timed_out_ = true;
+        killed_ = true;
+        deadline_ = now + kKilledGrace;
         out.push_back(action::KillAll{});
       } else {  // --ready-after: it ran long enough
         become_ready(now, out);
@@ -295,6 +307,14 @@ void Core::on_deadline(Clock::time_point now, Actions& out) {
       out.push_back(action::KillAll{});
       return;
     case State::stopping: {
+      if (killed_) {  // killed, and not gone yet: only a failed start waits no longer
+        if (ready_timed_out_) {
+          state_ = State::done;
+          out.push_back(action::FailStart{ready_timeout_error()});
+        }
+        return;
+      }
+      killed_ = true;
       const std::string line = "payload (pid " + std::to_string(payload_) +
                                ") did not exit within " + daemonkit::format_seconds(stop_timeout_) +
                                " s after " + daemonkit::signal_name(stop_signal_sent_) +

@@ -8,15 +8,19 @@
 // actions a transition returns, in order.
 //
 //   state \ event  payload exited       READY=1            deadline             stop request
-//   starting       fail the start       report up;         fail the start       signal the group;
-//                                       -> running         (SIGKILL all), or    -> stopping
-//                                                          up (--ready-after)
+//   starting       fail the start       report up;         SIGKILL all, then    signal the group;
+//                                       -> running         fail the start once  -> stopping
+//                                                          it is gone (->
+//                                                          stopping); or up
+//                                                          (--ready-after)
 //   running        respawn: -> backoff  (re)arm watchdog   watchdog: SIGABRT;   signal the group;
 //                  or finish                               -> aborting          -> stopping
 //   aborting       as running, a crash  -                  SIGKILL all          signal the group;
 //                                                                               -> stopping
 //   backoff        -                    -                  spawn -> running     finish (128+N)
-//   stopping       finish               -                  SIGKILL all          noted
+//   stopping       finish (or fail the  -                  SIGKILL all; once    noted
+//                  start)                                  killed, only a
+//                                                          failed start ends
 //   done           -                    -                  -                    -
 //
 // Besides: a reload request is passed on as SIGHUP and answered (at once,
@@ -54,6 +58,14 @@ enum class State {
 std::string_view state_name(State s);
 
 using Clock = std::chrono::steady_clock;
+
+// std::visit over lambdas.
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 
 // What happens, as the loop sees it.
 namespace event {
@@ -152,7 +164,7 @@ class Core {
       : config_(config), policy_(config.max_restarts, config.no_respawn_on) {}
 
   // The first payload: the set-up is done.
-  Actions start(Clock::time_point now);
+  Actions start();
   // The transition: the new state is kept, the actions returned.
   Actions on(const Event& e, Clock::time_point now);
 
@@ -180,6 +192,7 @@ class Core {
   void answer_reloads(const std::string& text, Actions& out);
   void finish(int exit_code, bool clean, std::string reason, bool say, Actions& out);
   [[nodiscard]] action::Save save(DaemonRecord::Phase phase) const;
+  [[nodiscard]] daemonkit::Error ready_timeout_error() const;
 
   const SupervisorConfig& config_;
   State state_ = State::idle;
@@ -192,13 +205,14 @@ class Core {
   // Stopping: what was sent and why.
   int stop_signal_sent_ = 0;
   std::chrono::milliseconds stop_timeout_{0};
-  bool ready_timed_out_ = false;  // stopping because READY=1 never came
-  std::vector<pid_t> stop_requesters_;
+  bool ready_timed_out_ = false;        // stopping because READY=1 never came
+  bool killed_ = false;                 // stopping, and SIGKILL was sent
+  std::vector<pid_t> stop_requesters_;  // each once, at most kMaxWaiting
   struct Reload {
     pid_t requester = 0;
     int id = 0;
   };
-  std::vector<Reload> reloads_;  // waiting for RELOADING=1, READY=1
+  std::vector<Reload> reloads_;  // waiting for RELOADING=1, READY=1; at most kMaxWaiting
   bool reloading_ = false;       // RELOADING=1 seen since the last SIGHUP
 };
 

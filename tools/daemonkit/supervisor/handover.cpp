@@ -6,6 +6,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "daemonkit/fd.hpp"
@@ -15,6 +16,9 @@ extern char** environ;
 
 #ifndef DAEMONKIT_SUPERVISOR_RELATIVE
 #define DAEMONKIT_SUPERVISOR_RELATIVE "../libexec/daemonkit/daemonkit-supervise"
+#endif
+#ifndef DAEMONKIT_SUPERVISOR_INSTALLED
+#define DAEMONKIT_SUPERVISOR_INSTALLED "/usr/local/libexec/daemonkit/daemonkit-supervise"
 #endif
 
 namespace dkcli {
@@ -57,56 +61,71 @@ bool keep_across_exec(int fd) {
 }  // namespace
 
 daemonkit::Result<std::filesystem::path> find_supervisor_program() {
+  std::vector<std::filesystem::path> candidates;
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec)
-    return daemonkit::fail(
-        Error::from_errno(ec.value(), "find the supervisor program", "/proc/self/exe"));
-  const auto dir = self.parent_path();
-  const std::filesystem::path candidates[] = {
-      (dir / DAEMONKIT_SUPERVISOR_RELATIVE).lexically_normal(),
-      dir / "daemonkit-supervise",
-  };
-  for (const auto& c : candidates)
-    if (::access(c.c_str(), X_OK) == 0) return c;
+  if (!ec) {
+    candidates.push_back((self.parent_path() / DAEMONKIT_SUPERVISOR_RELATIVE).lexically_normal());
+    candidates.push_back(self.parent_path() / "daemonkit-supervise");
+  }
+  // Without /proc (a bare chroot): where it was configured to be installed.
+  candidates.emplace_back(DAEMONKIT_SUPERVISOR_INSTALLED);
+  int first_error = 0;
+  for (const auto& c : candidates) {
+    // As the effective user: the one that will execute it.
+    if (::faccessat(AT_FDCWD, c.c_str(), X_OK, AT_EACCESS) == 0) return c;
+    if (first_error == 0) first_error = errno;
+  }
   return daemonkit::fail(Error::because(
-      "find the supervisor program", candidates[0].string(),
-      std::string("not installed (") + std::strerror(errno) + "); daemonkit is incomplete",
+      "find the supervisor program", candidates.front().string(),
+      std::string("not installed (") + std::strerror(first_error) + "); daemonkit is incomplete",
       daemonkit::ErrorKind::not_installed));
 }
 
 Error exec_supervisor(const std::filesystem::path& program, const SupervisorConfig& config,
                       int channel, int pidfile, const std::vector<std::string>& args) {
   const std::string text = encode_config(config);
-  UniqueFd memfd(::memfd_create("daemonkit-config", MFD_CLOEXEC));
+  UniqueFd memfd(::memfd_create("daemonkit-config", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!memfd) return Error::from_errno(errno, "memfd_create", "daemonkit-config");
   if (auto w = write_all(memfd.get(), text); !w) return w.error();
+  // Read-only from here on, for whoever else might get hold of it.
+  if (::fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) <
+      0)
+    return Error::from_errno(errno, "fcntl F_ADD_SEALS", "daemonkit-config");
   if (::lseek(memfd.get(), 0, SEEK_SET) < 0) return Error::from_errno(errno, "lseek", "memfd");
   for (int fd : {memfd.get(), channel, pidfile})
     if (!keep_across_exec(fd)) return Error::from_errno(errno, "fcntl F_SETFD", "descriptor");
-  std::vector<std::string> strings;
-  strings.reserve(args.size() + 2);
-  strings.push_back(args.empty() ? std::string("daemonkit") : args[0]);
-  strings.push_back(std::string(kSuperviseFlag) + std::to_string(memfd.get()) + "," +
-                    std::to_string(channel) + "," + std::to_string(pidfile));
-  for (size_t i = 1; i < args.size(); ++i) strings.push_back(args[i]);
+  std::vector<std::string> strings = args;
+  if (strings.empty()) strings.emplace_back("daemonkit");
   std::vector<char*> argv;
+  argv.reserve(strings.size() + 1);
   for (auto& s : strings) argv.push_back(s.data());
   argv.push_back(nullptr);
-  ::execve(program.c_str(), argv.data(), environ);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "DAEMONKIT_SUPERVISE=", 20) != 0) env_strings.emplace_back(*e);
+  env_strings.push_back(std::string(kSuperviseVariable) + "=" + std::to_string(memfd.get()) + "," +
+                        std::to_string(channel) + "," + std::to_string(pidfile));
+  std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  ::execve(program.c_str(), argv.data(), envp.data());
   return Error::from_errno(errno, "execute", program);
 }
 
-std::variant<Handover, int> take_over(int argc, char** argv) {
+std::variant<Handover, int> take_over() {
   int fds[3] = {-1, -1, -1};
-  std::string_view flag = argc > 1 ? std::string_view(argv[1]) : std::string_view();
-  bool ok = flag.substr(0, kSuperviseFlag.size()) == kSuperviseFlag;
-  flag.remove_prefix(ok ? kSuperviseFlag.size() : flag.size());
+  const char* variable = std::getenv(kSuperviseVariable);
+  std::string_view given = variable != nullptr ? variable : "";
+  bool ok = variable != nullptr;
   for (int& fd : fds) {
-    const size_t comma = flag.find(',');
-    ok = ok && fields::number(flag.substr(0, comma), fd) && fd >= -1;
-    flag.remove_prefix(comma == std::string_view::npos ? flag.size() : comma + 1);
+    const size_t comma = given.find(',');
+    ok = ok && fields::number(given.substr(0, comma), fd) && fd >= -1 && fd != 0 && fd != 1 &&
+         fd != 2;
+    given.remove_prefix(comma == std::string_view::npos ? given.size() : comma + 1);
   }
+  (void)::unsetenv(kSuperviseVariable);
   if (!ok || fds[0] < 0) {
     std::fprintf(stderr,
                  "daemonkit-supervise: the supervisor of daemonkit; it is started by `daemonkit "
@@ -122,15 +141,26 @@ std::variant<Handover, int> take_over(int argc, char** argv) {
   const std::string text = read_all(config_fd.get(), kMaxConfigBytes);
   config_fd.reset();
   auto config = decode_config(text);
-  // The pidfile's path is in the configuration; without one, it can only
-  // be let go (closing it releases the lock).
+  // The pidfile's path is in the configuration; without it, the kernel's
+  // name for the descriptor (removed only while it still names the file).
   std::optional<daemonkit::LockedPidfile> locked;
-  if (pidfile_fd && config) locked.emplace(config->pidfile, std::move(pidfile_fd));
+  if (pidfile_fd) {
+    std::filesystem::path path;
+    if (config) {
+      path = config->pidfile;
+    } else {
+      std::error_code ec;
+      path = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(pidfile_fd.get()), ec);
+    }
+    locked.emplace(std::move(path), std::move(pidfile_fd));
+  }
   if (!config) {
     if (channel) {
-      daemonkit::Daemon(std::move(channel), std::move(locked)).fail(config.error());
+      daemonkit::Daemon caller(std::move(channel), std::move(locked));
+      caller.fail(config.error());
     } else {
       std::fprintf(stderr, "daemonkit: cannot run: %s\n", config.error().message().c_str());
+      if (locked) (void)locked->remove();
     }
     return 1;
   }

@@ -7,14 +7,15 @@
 // keeps resident is what supervising takes. The command resolves the
 // configuration, detaches (`start`) or takes the pidfile (`run`), and then
 // executes it in the same process, handing over the configuration (in a
-// memfd) and the two descriptors it holds: the detach() channel to report
-// on, and the locked pidfile (a record lock survives execve). Signals stay
-// blocked across the exec until the supervisor has its handlers.
+// sealed memfd) and the two descriptors it holds: the detach() channel to
+// report on, and the locked pidfile (a record lock survives execve).
+// Signals stay blocked across the exec until the supervisor has its
+// handlers. Its argv is the command's own, so that `ps` and `pgrep -f`
+// show what was asked for; the descriptors' numbers come in
 //
-//   argv: ARGV0 --supervise=CONFIG,CHANNEL,PIDFILE ARGS...
+//   DAEMONKIT_SUPERVISE=CONFIG,CHANNEL,PIDFILE   (-1 for none)
 //
-// (descriptor numbers, -1 for none; ARGS are the command's own, so `ps`
-// shows what was asked for.)
+// which the supervisor takes out of its environment at once.
 #pragma once
 
 #include <filesystem>
@@ -29,11 +30,12 @@
 
 namespace dkcli {
 
-inline constexpr std::string_view kSuperviseFlag = "--supervise=";
+inline constexpr const char* kSuperviseVariable = "DAEMONKIT_SUPERVISE";
 
 // The command's side. The supervisor program: installed in libexec
-// (DAEMONKIT_SUPERVISOR_RELATIVE from the command's directory), or beside
-// the command (a build tree). An error names where it was looked for.
+// (DAEMONKIT_SUPERVISOR_RELATIVE from the command's own directory, or
+// where it was configured to be installed), or beside the command (a
+// build tree). An error names where it was looked for.
 daemonkit::Result<std::filesystem::path> find_supervisor_program();
 
 // Executes `program` with the configuration, `channel` (or -1) and
@@ -48,10 +50,11 @@ struct Handover {
   std::optional<daemonkit::Daemon> caller;  // under `start`
   std::optional<daemonkit::LockedPidfile> pidfile;
 };
-// Takes the descriptors named in argv[1] first (so that a failure to read
-// the configuration still reaches the caller), then the configuration.
-// On failure the error has been reported (to the caller, or on standard
-// error under `run`) and the pidfile removed; the exit code is returned.
-std::variant<Handover, int> take_over(int argc, char** argv);
+// Takes the descriptors first (so that a failure to read the configuration
+// still reaches the caller and removes the pidfile), then the
+// configuration. On failure the error has been reported (to the caller, or
+// on standard error under `run`) and the pidfile removed; the exit code is
+// returned.
+std::variant<Handover, int> take_over();
 
 }  // namespace dkcli

@@ -32,12 +32,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
 // Where one captured stream goes.
 struct Capture {
   UniqueFd read_end;   // non-blocking; the supervisor reads
@@ -182,12 +176,6 @@ class Loop {
   DaemonRecord record_;
   std::string record_error_;  // the last failure to save it, logged once
 };
-
-daemonkit::Result<std::unique_ptr<daemonkit::SignalHub>> make_hub() {
-  return daemonkit::SignalHub::install(
-      {SIGQUIT, SIGUSR1, SIGUSR2, daemonkit::reload_request_signal(),
-       daemonkit::reopen_request_signal(), daemonkit::signal_request_signal()});
-}
 
 void Loop::say(Level level, const std::string& text) {
   if (config_.foreground) {
@@ -772,7 +760,7 @@ int Loop::run() {
     fail_start(r.error());
     return exit_code_;
   }
-  carry_out(core_.start(Clock::now()));
+  carry_out(core_.start());
   while (!done_) {
     wait();
     if (!done_) handle_events();
@@ -784,7 +772,9 @@ int Loop::run() {
 }  // namespace
 
 daemonkit::Result<std::unique_ptr<daemonkit::SignalHub>> install_supervisor_signals() {
-  return make_hub();
+  return daemonkit::SignalHub::install(
+      {SIGQUIT, SIGUSR1, SIGUSR2, daemonkit::reload_request_signal(),
+       daemonkit::reopen_request_signal(), daemonkit::signal_request_signal()});
 }
 
 int supervise(const SupervisorConfig& config, daemonkit::SignalHub& hub, daemonkit::Daemon* caller,

@@ -25,8 +25,9 @@
 
 namespace dkcli {
 
-// The signals a supervisor handles, besides TERM, INT, HUP and CHLD: to be
-// installed (and blocked until then) before it takes the pidfile.
+// Installs the handlers of every signal a supervisor handles (TERM, INT,
+// HUP, CHLD and its own): first thing in the supervisor program, where they
+// arrive blocked, as the command left them.
 daemonkit::Result<std::unique_ptr<daemonkit::SignalHub>> install_supervisor_signals();
 
 // Supervises until the daemon ends. `caller` is the detach() channel

@@ -9,10 +9,10 @@
 #include "supervisor/loop.hpp"
 #include "supervisor/state_file.hpp"
 
-int main(int argc, char** argv) {
+int main() {
   // Named as the command that started it ("daemonkit" in ps and top).
   (void)::prctl(PR_SET_NAME, "daemonkit", 0, 0, 0);
-  auto taken = dkcli::take_over(argc, argv);
+  auto taken = dkcli::take_over();
   if (const int* code = std::get_if<int>(&taken)) return *code;
   auto& h = std::get<dkcli::Handover>(taken);
   daemonkit::Daemon* caller = h.caller ? &*h.caller : nullptr;
