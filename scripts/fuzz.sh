@@ -24,7 +24,7 @@ flags=(-std=c++20 -g -O1 -fno-sanitize-recover=all -Iinclude -Isrc -Itools/daemo
 # The library once (instrumented for coverage, not linked with a main), then
 # each target links it with libFuzzer's main.
 lib=(src/*.cpp src/sys/*.cpp src/detach/*.cpp src/spawn/*.cpp tools/daemonkit/options.cpp
-  tools/daemonkit/supervisor/state_file.cpp)
+  tools/daemonkit/supervisor/fields.cpp tools/daemonkit/supervisor/state_file.cpp)
 # shellcheck disable=SC2016  # expanded by the inner sh
 printf '%s\n' "${lib[@]}" | xargs -P "$(nproc)" -I{} sh -c \
   'src=$0 obj=$1/obj; shift; exec clang++ "$@" -fsanitize=fuzzer-no-link,address,undefined -c "$src" -o "$obj/$(echo "$src" | tr / _).o"' \
