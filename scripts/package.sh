@@ -36,7 +36,7 @@ deb=${debs[0]}
 echo "package: $deb"
 
 contents=$(dpkg-deb --contents "$deb")
-for f in ./usr/bin/daemonkit ./usr/libexec/daemonkit/daemonkit-supervise ./usr/bin/heartbeat ./usr/include/daemonkit/daemonkit.hpp \
+for f in ./usr/bin/daemonkit ./usr/bin/heartbeat ./usr/include/daemonkit/daemonkit.hpp \
     /libdaemonkit.a /cmake/daemonkit/daemonkitConfig.cmake /pkgconfig/daemonkit.pc \
     ./usr/share/man/man1/daemonkit.1.gz ./usr/share/man/man1/heartbeat.1.gz \
     ./usr/share/man/man3/daemonkit.3.gz ./usr/share/bash-completion/completions/daemonkit \

@@ -80,11 +80,6 @@ class Daemon {
   // non-zero.
   void fail(const Error& error);
   [[nodiscard]] bool reported() const noexcept { return !channel_.valid(); }
-  // The channel's descriptor (-1 once reported), for a daemon that
-  // executes another program to carry on: clear its close-on-exec flag and
-  // pass its number along; the program makes a Daemon of it again (with
-  // the pidfile's descriptor, handed on the same way).
-  [[nodiscard]] int channel() const noexcept { return channel_.get(); }
 
   // The locked pidfile, when one was configured.
   std::optional<LockedPidfile>& pidfile() noexcept { return pidfile_; }

@@ -203,7 +203,6 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
       std::optional<LockedPidfile> locked;
       if (fds.pidfile >= 0) locked.emplace(pidfile_path, UniqueFd(fds.pidfile));
       Daemon daemon(UniqueFd(fds.report), std::move(locked));
-#if __cpp_exceptions
       try {
         rc = body(daemon);
       } catch (const std::exception& e) {
@@ -211,9 +210,6 @@ Result<Started> detach(const DetachOptions& options, const std::function<int(Dae
       } catch (...) {
         daemon.fail(Error::because("start", "", "uncaught exception"));
       }
-#else
-      rc = body(daemon);  // (built without exceptions: the supervisor program)
-#endif
       if (!daemon.reported())
         daemon.fail(Error::because("start", "", "the daemon exited before it was ready"));
     }

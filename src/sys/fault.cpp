@@ -149,16 +149,6 @@ const char* path_of(int fd, char* buf, size_t size) {
   return buf;
 }
 
-// The program this process runs (what a fork rule's MATCH is about).
-const char* program_path(char* buf, size_t size) {
-  const int saved = errno;
-  const ssize_t n = ::readlink("/proc/self/exe", buf, size - 1);
-  errno = saved;
-  if (n <= 0) return nullptr;
-  buf[n] = '\0';
-  return buf;
-}
-
 }  // namespace
 
 int injected(Call call, const char* path, int fd) noexcept {
@@ -168,8 +158,8 @@ int injected(Call call, const char* path, int fd) noexcept {
     Rule& rule = g_rules[i];
     if (rule.call != call) continue;
     if (rule.match[0] != '\0') {
-      if (path == nullptr && !looked_up && (fd >= 0 || call == Call::fork)) {
-        path = call == Call::fork ? program_path(buf, sizeof buf) : path_of(fd, buf, sizeof buf);
+      if (path == nullptr && fd >= 0 && !looked_up) {
+        path = path_of(fd, buf, sizeof buf);
         looked_up = true;
       }
       if (path == nullptr || !contains(path, rule.match)) continue;

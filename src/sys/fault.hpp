@@ -11,21 +11,18 @@
 //
 // CALL is open, write, pwrite, ftruncate, fork, socket or socketpair. MATCH,
 // if given, is a substring of the path the call is about (for write, pwrite
-// and ftruncate: the path of the descriptor, from /proc/self/fd; for fork:
-// the program that forks, from /proc/self/exe). ERRNO is a
+// and ftruncate: the path of the descriptor, from /proc/self/fd). ERRNO is a
 // name such as EINTR, EACCES, EMFILE, ENOSPC, EAGAIN, or a number. Counting
 // the calls that match from 1, call NTH (default 1) fails with ERRNO instead
 // of being made, and so does every EVERY-th call after it (default 1: each
 // one), COUNT failures in all (default: no limit). Calls are counted per
-// process; a forked child goes on from its parent's count, an executed
-// program (daemonkit's supervisor) counts afresh. An unreadable
+// process; a forked child goes on from its parent's count. An unreadable
 // plan ends the program at once with exit status 2 and a message.
 //
 // Examples: "open:/app.pid=EINTR%2" (every open of app.pid is interrupted
 // once: calls 1, 3, 5, ...), "write:/out.log=ENOSPC*1" (the first write to
 // out.log finds the disk full), "fork=EAGAIN@3" (the third fork along a
-// line of processes fails, and every later one), "fork:supervise=EAGAIN"
-// (every fork of the supervisor program fails).
+// line of processes fails, and every later one).
 //
 // Async-signal-safe: the plan is parsed before main, then only read.
 #pragma once

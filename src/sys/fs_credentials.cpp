@@ -124,16 +124,12 @@ void FsCredentials::restore() noexcept {
   ::setfsgid(saved_fsgid_);
   ok = ok && current_fsgid() == saved_fsgid_;
   ok = ok && ::setgroups(saved_groups_.size(), saved_groups_.data()) == 0;
-#if __cpp_exceptions
   try {
-#endif
     std::vector<gid_t> now;
     ok = ok && current_groups(now) && now == saved_groups_;
-#if __cpp_exceptions
   } catch (...) {
     ok = false;
   }
-#endif
   if (!ok) std::abort();
 }
 

@@ -307,13 +307,12 @@ TEST_F(Injected, LogLinesLostToAFullDiskAreToldInTheLog) {
 // start -> first child -> supervisor), then where it restarts it (the
 // fourth): named in start's message, then in status.
 TEST_F(Injected, FailedForkIsReportedAndLeavesNothing) {
-  // The supervisor's forks: it is a program of its own (counting afresh).
-  auto r = faulty("fork:daemonkit-supervise=EAGAIN", dk_start({"/bin/sleep", "1000"}));
+  auto r = faulty("fork=EAGAIN@3", dk_start({"/bin/sleep", "1000"}));
   expect_clean_failure(r, 1,
                        "daemonkit: cannot start: fork to execute '/bin/sleep': Resource "
                        "temporarily unavailable");
 
-  r = faulty("fork:daemonkit-supervise=EAGAIN@2", dk_start({"/bin/true"}, {"--respawn"}));
+  r = faulty("fork=EAGAIN@4", dk_start({"/bin/true"}, {"--respawn"}));
   ASSERT_EQ(r.exit_code, 0) << r.describe();
   ProcessGuard guard(pid_in(pidfile));
   EXPECT_TRUE(guard.wait_exit(10s)) << "the supervisor must give up when it cannot fork";

@@ -334,13 +334,8 @@ TEST_F(Reliability, ReopenNeverSignalsThePayloadEvenWithoutItsRecord) {
 // daemon is up, even after its binary was replaced (a package upgrade:
 // /proc/PID/exe then ends in "(deleted)").
 TEST_F(Reliability, ASecondStartWaitsForReadinessEvenAfterTheBinaryWasReplaced) {
-  // The command and its supervisor program, side by side as in a build.
   const std::string copy = dir / "daemonkit";
-  const std::string supervisor = dir / "daemonkit-supervise";
-  const auto built_supervisor =
-      std::filesystem::path(daemonkit_path()).parent_path() / "daemonkit-supervise";
   std::filesystem::copy_file(daemonkit_path(), copy);
-  std::filesystem::copy_file(built_supervisor, supervisor);
   const std::string ready_file = dir / "ready";
   std::vector<std::string> args = {copy,
                                    "start",
@@ -359,8 +354,8 @@ TEST_F(Reliability, ASecondStartWaitsForReadinessEvenAfterTheBinaryWasReplaced) 
                           [&] { return run(args, with_sanitizer_logs(dir.path(), {})); });
   ASSERT_TRUE(eventually([&] { return lock_holder(pidfile) > 1; }));
   guards.emplace_back(lock_holder(pidfile));
-  std::filesystem::remove(supervisor);
-  std::filesystem::copy_file(built_supervisor, supervisor);  // the "new version"
+  std::filesystem::remove(copy);
+  std::filesystem::copy_file(daemonkit_path(), copy);  // the "new version"
   ASSERT_NE(read_file("/proc/" + std::to_string(lock_holder(pidfile)) + "/maps").find("(deleted)"),
             std::string::npos);
   auto second =
@@ -527,28 +522,6 @@ TEST_F(Reliability, ANewlineInAPathCannotForgeTheRecord) {
 
 }  // namespace
 
-// The supervisor is a program of its own: a command without it says so and
-// starts nothing; run by hand, it explains itself and does nothing.
-TEST_F(Reliability, AMissingSupervisorProgramFailsTheStartNamingIt) {
-  const std::string copy = dir / "daemonkit";
-  std::filesystem::copy_file(daemonkit_path(), copy);
-  auto r = run({copy, "start", "--pidfile", pidfile, "--", "/bin/sleep", "1000"},
-               with_sanitizer_logs(dir.path(), {}));
-  EXPECT_EQ(r.exit_code, 5) << r.describe();
-  EXPECT_NE(r.err.find("daemonkit: cannot start: find the supervisor program"), std::string::npos)
-      << r.describe();
-  EXPECT_NE(r.err.find("daemonkit-supervise"), std::string::npos) << r.describe();
-  EXPECT_FALSE(std::filesystem::exists(pidfile));
-
-  const auto supervisor =
-      std::filesystem::path(daemonkit_path()).parent_path() / "daemonkit-supervise";
-  r = run({supervisor.string(), "start", "--pidfile", pidfile, "--", "/bin/sleep", "1000"},
-          with_sanitizer_logs(dir.path(), {}));
-  EXPECT_EQ(r.exit_code, 2) << r.describe();
-  EXPECT_NE(r.err.find("not by hand"), std::string::npos) << r.describe();
-  EXPECT_FALSE(std::filesystem::exists(pidfile));
-}
-
 // `ps` shows the supervisor as daemonkit, with the command that started it.
 TEST_F(Reliability, TheSupervisorShowsAsDaemonkitWithItsCommandLine) {
   auto r = start({}, {"/bin/sleep", "1000"});
@@ -559,14 +532,4 @@ TEST_F(Reliability, TheSupervisorShowsAsDaemonkitWithItsCommandLine) {
   std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
   EXPECT_NE(cmdline.find(" start --pidfile " + pidfile), std::string::npos) << cmdline;
   EXPECT_NE(cmdline.find("-- /bin/sleep 1000"), std::string::npos) << cmdline;
-  // Nothing of the hand-over is left open in it but the pidfile's lock.
-  int descriptors = 0;
-  for (const auto& fd :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(supervisor) + "/fd")) {
-    std::error_code ec;
-    const auto target = std::filesystem::read_symlink(fd.path(), ec).string();
-    EXPECT_EQ(target.find("memfd:daemonkit-config"), std::string::npos) << target;
-    ++descriptors;
-  }
-  EXPECT_GT(descriptors, 0);
 }

@@ -24,15 +24,12 @@
 #include "daemonkit/spawn.hpp"
 #include "options.hpp"
 #include "supervisor/config.hpp"
-#include "supervisor/handover.hpp"
+#include "supervisor/loop.hpp"
 #include "supervisor/state_file.hpp"
 
 extern char** environ;
 
 namespace {
-
-// The command line as given: the supervisor is shown with it (ps).
-std::vector<std::string> command_args;
 
 using daemonkit::Error;
 using daemonkit::ErrorKind;
@@ -167,14 +164,11 @@ Holder await_holder(const std::filesystem::path& pidfile, const daemonkit::Daemo
 }
 
 using Outcome = std::function<std::optional<int>(const daemonkit::DaemonStatus&)>;
-std::optional<int> start_once(const dkcli::SupervisorConfig& config,
-                              const std::filesystem::path& supervisor, const Outcome& outcome);
+std::optional<int> start_once(const dkcli::SupervisorConfig& config, const Outcome& outcome);
 
 int start(const Options& o) {
   auto config = resolve(o, false);
   if (!config) return report(config.error(), "start", Command::start);
-  auto supervisor = dkcli::find_supervisor_program();
-  if (!supervisor) return report(supervisor.error(), "start", Command::start);
   const auto deadline = std::chrono::steady_clock::now() + config->start_wait();
   // Another daemon holds the pidfile: success once it is up; a try of our
   // own once it ends before that (nullopt).
@@ -199,14 +193,13 @@ int start(const Options& o) {
       if (auto exit_code = outcome(*st)) return *exit_code;
       continue;
     }
-    if (auto exit_code = start_once(*config, *supervisor, outcome)) return *exit_code;
+    if (auto exit_code = start_once(*config, outcome)) return *exit_code;
   }
 }
 
 // One try at detaching: the exit code, or nullopt when another start's
 // daemon took the pidfile first and ended before it was up.
-std::optional<int> start_once(const dkcli::SupervisorConfig& config,
-                              const std::filesystem::path& supervisor, const Outcome& outcome) {
+std::optional<int> start_once(const dkcli::SupervisorConfig& config, const Outcome& outcome) {
   daemonkit::DetachOptions d;
   d.pidfile = config.pidfile;
   d.keep_signals_blocked = true;
@@ -215,12 +208,15 @@ std::optional<int> start_once(const dkcli::SupervisorConfig& config,
   // only a backstop in case it cannot.
   d.ready_timeout = config.start_wait();
   auto started = daemonkit::detach(d, [&](daemonkit::Daemon& daemon) {
-    // Signals stay blocked (keep_signals_blocked) until the supervisor has
-    // its handlers.
-    const auto& lock = daemon.pidfile();
-    daemon.fail(dkcli::exec_supervisor(supervisor, config, daemon.channel(), lock ? lock->fd() : -1,
-                                       command_args));
-    return 1;
+    // Signals stay blocked (keep_signals_blocked) until the handlers are
+    // installed.
+    auto hub = dkcli::install_supervisor_signals();
+    if (!hub) {
+      daemon.fail(hub.error());
+      return 1;
+    }
+    daemonkit::unblock_all_signals();
+    return dkcli::supervise(config, **hub, &daemon, daemon.pidfile());
   });
   if (!started) return report(started.error(), "start", Command::start);
   if (started->how == daemonkit::Started::How::already_running) {
@@ -236,34 +232,24 @@ std::optional<int> start_once(const dkcli::SupervisorConfig& config,
 }
 
 int run(const Options& o) {
-  // Every signal waits, from the start until the supervisor has its
-  // handlers: a SIGTERM meanwhile is then a clean stop, never a pidfile
-  // left behind, and as pid 1 (where a signal without a handler is
-  // dropped) never lost. (The mask and what is pending survive the exec.)
-  sigset_t all;
-  ::sigfillset(&all);
-  if (::sigprocmask(SIG_BLOCK, &all, nullptr) < 0)
-    return report(Error::from_errno(errno, "sigprocmask", ""), "run", Command::run);
+  // Handlers first: a SIGTERM that arrives once the pidfile is locked must
+  // end in a clean stop, not in a pidfile left behind.
+  auto hub = dkcli::install_supervisor_signals();
+  if (!hub) return report(hub.error(), "run", Command::run);
   auto config = resolve(o, true);
   if (!config) return report(config.error(), "run", Command::run);
-  auto supervisor = dkcli::find_supervisor_program();
-  if (!supervisor) return report(supervisor.error(), "run", Command::run);
   std::optional<daemonkit::LockedPidfile> pidfile;
   if (!config->pidfile.empty()) {
     auto locked = daemonkit::lock_pidfile_for_run(config->pidfile, true);
     if (!locked) return report(locked.error(), "run", Command::run);
     pidfile.emplace(std::move(*locked));
   }
-  const Error failed =
-      dkcli::exec_supervisor(*supervisor, *config, -1, pidfile ? pidfile->fd() : -1, command_args);
-  if (pidfile) (void)pidfile->remove();
-  return report(failed, "run", Command::run);
+  return dkcli::supervise(*config, **hub, nullptr, pidfile);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  command_args.assign(argv, argv + argc);
   std::vector<std::string_view> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   auto parsed = dkcli::parse_command_line(args);
   if (!parsed) {
@@ -292,12 +278,9 @@ int main(int argc, char** argv) {
     case Command::stop:
       return print(dkcli::stop(o, false));
     case Command::restart: {
-      // Check the new command line, and that it can start, before stopping
-      // the old daemon.
+      // Check the new command line before stopping the old daemon.
       auto config = resolve(o, false);
       if (!config) return report(config.error(), "restart", Command::restart);
-      if (auto s = dkcli::find_supervisor_program(); !s)
-        return report(s.error(), "restart", Command::restart);
       int rc = print(dkcli::stop(o, true));
       return rc != 0 ? rc : start(o);
     }

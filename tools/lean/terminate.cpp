@@ -20,7 +20,6 @@ void say(const char* text) {
 
 [[noreturn]] void terminate_plainly() noexcept {
   say("terminate called");
-#if __cpp_exceptions
   if (auto e = std::current_exception()) {
     try {
       std::rethrow_exception(e);
@@ -31,7 +30,6 @@ void say(const char* text) {
       say(" after an uncaught exception");
     }
   }
-#endif
   say("\n");
   std::abort();
 }

@@ -21,7 +21,6 @@
 #include "daemonkit/detach.hpp"
 #include "daemonkit/output.hpp"
 #include "daemonkit/parse.hpp"
-#include "daemonkit/result.hpp"
 
 namespace dkcli {
 
@@ -89,11 +88,5 @@ struct SupervisorConfig {
     return stderr_path ? stderr_path->string() : std::string();
   }
 };
-
-// The configuration as text (fields.hpp), and back: how the command hands
-// it to the supervisor program it executes. decode_config rejects what it
-// does not understand, naming the line: both ends are the same version.
-std::string encode_config(const SupervisorConfig& config);
-daemonkit::Result<SupervisorConfig> decode_config(std::string_view text);
 
 }  // namespace dkcli

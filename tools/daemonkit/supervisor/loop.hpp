@@ -26,8 +26,8 @@
 namespace dkcli {
 
 // Installs the handlers of every signal a supervisor handles (TERM, INT,
-// HUP, CHLD and its own): first thing in the supervisor program, where they
-// arrive blocked, as the command left them.
+// HUP, CHLD and its own): before it takes the pidfile (`run`), or while
+// they are still blocked (`start`, in the detached process).
 daemonkit::Result<std::unique_ptr<daemonkit::SignalHub>> install_supervisor_signals();
 
 // Supervises until the daemon ends. `caller` is the detach() channel
