@@ -61,8 +61,12 @@ TEST_P(PidReuse, AStalePidfileWhosePidWentToAnotherProcessSignalsNothing) {
   if (stranger == 0) GTEST_SKIP() << "cannot get pid " << dead << " back: " << why;
   ProcessGuard stranger_guard(stranger);
   ASSERT_EQ(stranger, dead);
-  ASSERT_TRUE(eventually(
-      [&] { return read_file("/proc/" + std::to_string(stranger) + "/comm") == "sleep\n"; }));
+  // Asleep, not merely executed (a loaded machine may still be loading it).
+  ASSERT_TRUE(eventually([&] {
+    auto s = read_stat(stranger);
+    return read_file("/proc/" + std::to_string(stranger) + "/comm") == "sleep\n" && s &&
+           s->state == 'S';
+  }));
 
   // status: the daemon is dead and its pidfile remains (1), not "running".
   r = tool({"status"});
@@ -85,9 +89,11 @@ TEST_P(PidReuse, AStalePidfileWhosePidWentToAnotherProcessSignalsNothing) {
 
   // The stranger got no signal that ends or stops it.
   EXPECT_FALSE(stranger_guard.exited());
-  auto st = read_stat(stranger);
-  ASSERT_TRUE(st);
-  EXPECT_EQ(st->state, 'S') << "the stranger must sleep on, neither stopped nor dead";
+  // (Runnable for a moment is no harm: asleep again, not stopped or dead.)
+  EXPECT_TRUE(eventually([&] {
+    auto st = read_stat(stranger);
+    return st && st->state == 'S';
+  })) << "the stranger must sleep on, neither stopped nor dead";
 
   // A new start works, and the pidfile names the new daemon.
   r = start();
